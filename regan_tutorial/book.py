@@ -1,0 +1,94 @@
+"""Maintain the book's notebooks.
+
+``python -m regan_tutorial.book execute book/`` runs every notebook in place
+(profile ``book`` unless ``--profile`` says otherwise), keeps the outputs
+and widget state, and stamps the profile, package version and wall time into
+the notebook's metadata, so a test can check what produced the stored outputs.
+
+``python -m regan_tutorial.book strip-solutions book/ handout/`` writes copies
+for students: every ``{solution}`` block and every cell tagged ``solution``
+removed.
+"""
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution\}.*?^\1[ \t]*$\n?", re.S | re.M)
+
+
+def notebooks(paths):
+    """The .ipynb files named, or found below the folders named, in a stable order."""
+    found = []
+    for path in map(Path, paths):
+        found += sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
+    return [p for p in found if ".ipynb_checkpoints" not in p.parts]
+
+
+def execute(path, profile="book", timeout=3600):
+    """Execute one notebook in place under ``REGAN_PROFILE=profile``; returns its wall time."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    os.environ["REGAN_PROFILE"] = profile
+    tic = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    seconds = time.perf_counter() - tic
+    nb.metadata["regan_tutorial"] = {
+        "profile": profile,
+        "version": __version__,
+        "seconds": round(seconds, 1),
+        "executed": time.strftime("%Y-%m-%d"),
+    }
+    nbformat.write(nb, path)
+    return seconds
+
+
+def strip_solutions(source, target):
+    """Copy a notebook without its solutions."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    nb.cells = [c for c in nb.cells if "solution" not in c.metadata.get("tags", [])]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = SOLUTION.sub("", cell.source)
+        elif cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m regan_tutorial.book", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("execute", help="execute notebooks in place and store their outputs")
+    run.add_argument("paths", nargs="+")
+    run.add_argument("--profile", default="book", choices=("smoke", "book", "full"))
+    strip = sub.add_parser("strip-solutions", help="write copies of the notebooks without solutions")
+    strip.add_argument("source")
+    strip.add_argument("target")
+    args = parser.parse_args(argv)
+    if args.command == "execute":
+        for path in notebooks(args.paths):
+            print(f"executing {path} (profile {args.profile}) ...", flush=True)
+            print(f"  done in {execute(path, args.profile):.0f} s", flush=True)
+    else:
+        source = Path(args.source)
+        for path in notebooks([source]):
+            target = Path(args.target) / (path.relative_to(source) if source.is_dir() else path.name)
+            strip_solutions(path, target)
+            print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Figures used across the chapters: image grids, loss curves, 2D fields."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+
+def show_images(images, nrow=8, title=None, ax=None):
+    """Show a batch of images in [-1, 1], shape (N, C, H, W), as one grid."""
+    images = torch.as_tensor(images).detach().cpu()
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    grid = make_grid((images.clamp(-1, 1) + 1) / 2, nrow=nrow, padding=2, pad_value=1.0)
+    ax = ax or plt.figure(figsize=(0.6 * nrow, 0.6 * np.ceil(len(images) / nrow))).gca()
+    ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def smooth(values, window):
+    """Moving average over ``window`` steps (shorter at the start), for noisy loss curves."""
+    values = np.asarray(values, float)
+    if window <= 1 or len(values) == 0:
+        return values
+    csum = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (csum[idx] - csum[lo]) / (idx - lo)
+
+
+def plot_losses(history, ax=None, window=50, title="losses"):
+    """Discriminator and generator loss per step (moving average over ``window`` steps)."""
+    ax = ax or plt.figure(figsize=(6, 3.5)).gca()
+    ax.plot(history.step, smooth(history.d_loss, window), label="discriminator")
+    ax.plot(history.step, smooth(history.g_loss, window), label="generator")
+    ax.set_xlabel("generator step")
+    ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def field_grid(lim, n=120):
+    """An n x n grid of 2D points covering [-lim, lim]^2, and the two coordinate arrays."""
+    ticks = torch.linspace(-lim, lim, n)
+    xx, yy = torch.meshgrid(ticks, ticks, indexing="xy")
+    return torch.stack([xx.flatten(), yy.flatten()], dim=1), xx.numpy(), yy.numpy()
+
+
+def plot_2d(samples, centres=None, discriminator=None, lim=3.0, ax=None, title=None):
+    """GAN Lab style: generated samples over the discriminator's D(x), with the true mode centres."""
+    ax = ax or plt.figure(figsize=(4, 4)).gca()
+    if discriminator is not None:
+        points, xx, yy = field_grid(lim)
+        device = next(discriminator.parameters()).device
+        with torch.no_grad():
+            d = torch.sigmoid(discriminator(points.to(device))).cpu().view(xx.shape).numpy()
+        mesh = ax.pcolormesh(xx, yy, d, cmap="RdBu", vmin=0, vmax=1, shading="auto", alpha=0.6)
+        ax.figure.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04, label="D(x)")
+    samples = torch.as_tensor(samples).detach().cpu()
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="k", alpha=0.5, label="generated")
+    if centres is not None:
+        ax.scatter(centres[:, 0], centres[:, 1], s=40, marker="x", c="tab:orange", label="modes")
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_game(x, p_data, p_g, ax=None):
+    """p_data, p_g and the optimal discriminator D* on a 1D grid, titled with JSD and C(G)."""
+    from . import theory
+
+    dx = x[1] - x[0]
+    ax = ax or plt.figure(figsize=(7, 3.5)).gca()
+    ax.plot(x, p_data, label=r"$p_{data}$", lw=2)
+    ax.plot(x, p_g, label=r"$p_g$", lw=2)
+    total = np.asarray(p_data) + np.asarray(p_g)
+    # where both densities are negligible, D* is a ratio of tails that no sample will ever test
+    d = np.where(total > 1e-3 * total.max(), theory.optimal_discriminator(p_data, p_g), np.nan)
+    ax.plot(x, d, "k--", label=r"$D^*(x)$ (where $p_{data} + p_g$ is not negligible)")
+    j, c = theory.jsd(p_data, p_g, dx), theory.virtual_training_criterion(p_data, p_g, dx)
+    ax.set_title(f"JSD = {j:.3f},  C(G) = V(D*, G) = {c:.3f}  (minimum -log 4 = {-np.log(4):.3f})")
+    ax.set(xlabel="x", ylim=(-0.02, 1.05), xlim=(-6, 6))
+    ax.legend(loc="upper right")
+    return ax
+
+
+def game_widget(x, p_data, mean=2.0, std=1.0):
+    """Sliders for the mean and width of a Gaussian p_g; redraws :func:`plot_game`."""
+    import ipywidgets as w
+
+    from . import theory
+
+    def draw(mean, std):
+        plot_game(x, p_data, theory.gaussian_mixture(x, [mean], [std]))
+        plt.show()
+
+    return w.interact(draw, mean=w.FloatSlider(value=mean, min=-4, max=4, step=0.1, description="p_g mean"),
+                      std=w.FloatSlider(value=std, min=0.2, max=3, step=0.05, description="p_g std"))

@@ -1,0 +1,179 @@
+"""One training loop for every GAN in the course, with checkpoints that resume exactly.
+
+What differs between chapters (losses, the number of D steps, the prior, the
+optimisers) is passed in; the loop itself stays: sample, discriminator
+step(s), generator step, log.
+"""
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .losses import discriminator_loss, generator_loss_nonsaturating
+
+CHECKPOINT_FORMAT = "regan_tutorial.checkpoint/1"
+PRIORS = ("normal", "uniform")
+
+
+@dataclass
+class History:
+    """Per-step losses and elapsed seconds, and ``(step, value)`` snapshots."""
+
+    step: list = field(default_factory=list)
+    d_loss: list = field(default_factory=list)
+    g_loss: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    snapshots: list = field(default_factory=list)
+
+    def state(self):
+        return {k: list(v) for k, v in vars(self).items()}
+
+
+def sample_z(n, z_dim, prior="normal", generator=None, device="cpu"):
+    """Noise for the generator: N(0, I) or U(-1, 1)^z_dim (the seeds' tutorial prior)."""
+    if prior not in PRIORS:
+        raise ValueError(f"prior {prior!r} is not one of {', '.join(PRIORS)}")
+    if prior == "normal":
+        z = torch.randn(n, z_dim, generator=generator)
+    else:
+        z = 2 * torch.rand(n, z_dim, generator=generator) - 1
+    return z.to(device)
+
+
+def _check_finite(step, **losses):
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"training diverged at step {step}: the {name} is {value}. "
+                "Lower the learning rates, or add a regularizer, and start again."
+            )
+
+
+def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
+          d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1,
+          prior="normal", snapshot=None, snapshot_every=None, checkpoint=None,
+          checkpoint_every=None, seed=0, progress=True):
+    """Train ``generator`` against ``discriminator`` on the real samples ``data`` (a tensor on the device).
+
+    Each step: ``d_steps`` discriminator updates on fresh real and fake
+    batches, then one generator update (Goodfellow et al. 2014, Algorithm 1).
+    Batches are drawn at random from ``data`` and noise from ``prior`` with one
+    seeded ``torch.Generator``, so CPU runs repeat exactly. Every
+    ``snapshot_every`` steps ``snapshot(generator, discriminator)`` is stored in
+    the history. With ``checkpoint`` (a path), state is saved every
+    ``checkpoint_every`` steps and at the end, and a run finding that file
+    continues where it stopped. Returns a :class:`History`.
+    """
+    device = data.device
+    rng = torch.Generator().manual_seed(seed)
+    history, start = History(), 0
+    if checkpoint and Path(checkpoint).exists():
+        start = load_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history)
+    z_dim = generator.z_dim
+
+    def batch():
+        real = data[torch.randint(len(data), (batch_size,), generator=rng).to(device)]
+        return real, sample_z(batch_size, z_dim, prior, rng, device)
+
+    def take_snapshot(step):
+        generator.eval()
+        with torch.no_grad():
+            history.snapshots.append((step, snapshot(generator, discriminator)))
+        generator.train()
+
+    if snapshot and start == 0:
+        take_snapshot(0)
+    elapsed = history.seconds[-1] if history.seconds else 0.0
+    tic = time.perf_counter()
+    bar = tqdm(range(start + 1, steps + 1), initial=start, total=steps, disable=not progress,
+               desc="training", mininterval=1.0)
+    for step in bar:
+        for _ in range(d_steps):
+            x_real, z = batch()
+            with torch.no_grad():
+                x_fake = generator(z)
+            loss_d = d_loss(discriminator(x_real), discriminator(x_fake))
+            d_opt.zero_grad(set_to_none=True)
+            loss_d.backward()
+            d_opt.step()
+        _, z = batch()
+        loss_g = g_loss(discriminator(generator(z)))
+        g_opt.zero_grad(set_to_none=True)
+        loss_g.backward()
+        g_opt.step()
+
+        values = {"discriminator loss": loss_d.item(), "generator loss": loss_g.item()}
+        _check_finite(step, **values)
+        history.step.append(step)
+        history.d_loss.append(values["discriminator loss"])
+        history.g_loss.append(values["generator loss"])
+        history.seconds.append(elapsed + time.perf_counter() - tic)
+        if step % 25 == 0 or step == steps:
+            bar.set_postfix(d=f"{history.d_loss[-1]:.3f}", g=f"{history.g_loss[-1]:.3f}")
+        if snapshot and snapshot_every and (step % snapshot_every == 0 or step == steps):
+            take_snapshot(step)
+        if checkpoint and (step == steps or (checkpoint_every and step % checkpoint_every == 0)):
+            save_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, step)
+    bar.close()
+    return history
+
+
+def save_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, step):
+    """Write everything a run needs to continue exactly; atomic, so a crash never leaves half a file."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "step": step,
+        "generator": generator.state_dict(),
+        "discriminator": discriminator.state_dict(),
+        "g_opt": g_opt.state_dict(),
+        "d_opt": d_opt.state_dict(),
+        "rng": rng.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "history": history.state(),
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history):
+    """Restore a checkpoint written by :func:`save_checkpoint`; returns its step.
+
+    Loads with ``weights_only=True`` (no code runs from the file) and refuses
+    a file that is corrupt or was not written by this package.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}); delete it to start afresh") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a regan_tutorial checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    try:
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        g_opt.load_state_dict(state["g_opt"])
+        d_opt.load_state_dict(state["d_opt"])
+    except (KeyError, RuntimeError, ValueError) as err:
+        raise ValueError(f"{path} does not fit these networks and optimisers: {err}") from None
+    rng.set_state(state["rng"])
+    torch.set_rng_state(state["torch_rng"])
+    for key, values in state["history"].items():
+        setattr(history, key, list(values))
+    return state["step"]
+
+
+def fit_discriminator(discriminator, x_real, x_fake, steps=500, lr=1e-2):
+    """Train ``discriminator`` alone on fixed real and fake samples (toward D*); returns its final loss."""
+    opt = torch.optim.Adam(discriminator.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = discriminator_loss(discriminator(x_real), discriminator(x_fake))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return loss.item()

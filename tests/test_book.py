@@ -1,0 +1,74 @@
+"""The book's structure: what the rendered book and Colab readers will see."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from regan_tutorial.book import strip_solutions
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+
+def toc_files():
+    files = [TOC["root"]]
+    for entry in TOC.get("chapters", []):
+        files.append(entry["file"])
+        files += [s["file"] for s in entry.get("sections", [])]
+    return files
+
+
+CHAPTERS = [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+def test_toc_lists_every_page_and_every_page_exists():
+    listed = {(ROOT / f).with_suffix("") for f in toc_files()}
+    on_disk = {p.with_suffix("") for p in (ROOT / "book").glob("*") if p.suffix in (".ipynb", ".md")}
+    assert listed == on_disk
+    assert len(CHAPTERS) >= 1
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_has_stored_outputs_of_a_book_run(path):
+    nb = nbformat.read(path, as_version=4)
+    stamp = nb.metadata.get("regan_tutorial", {})
+    assert stamp.get("profile") == "book", "run: python -m regan_tutorial.book execute " + str(path.relative_to(ROOT))
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "every code cell was executed"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert sum(bool(c.outputs) for c in code) >= len(code) // 2
+    assert {"kernelspec", "language_info"} <= set(nb.metadata), "-W builds need a lexer"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_first_cell_installs_the_package_on_colab_from_the_configured_repository(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", [])
+    assert '"google.colab" in sys.modules' in first.source
+    urls = re.findall(r"git\+(https://\S+?)[\"'@ ]", first.source)
+    assert urls == [CONFIG["repository"]["url"]]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_has_objectives_exercises_and_summary(path):
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    assert "Learning objectives" in text and "## Summary" in text and "## Exercises" in text
+    assert text.count("{exercise}") == text.count("{solution}") >= 3
+
+
+def test_strip_solutions_removes_solutions_and_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("````{exercise}\nQ?\n````\n\n````{solution} ex\n:class: dropdown\nA!\n````\nafter"),
+        nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+    ])
+    nbformat.write(nb, tmp_path / "a.ipynb")
+    strip_solutions(tmp_path / "a.ipynb", tmp_path / "out" / "a.ipynb")
+    out = nbformat.read(tmp_path / "out" / "a.ipynb", as_version=4)
+    assert len(out.cells) == 2
+    assert "Q?" in out.cells[0].source and "A!" not in out.cells[0].source and "after" in out.cells[0].source
+    assert out.cells[1].outputs == []

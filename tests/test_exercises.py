@@ -1,0 +1,46 @@
+import numpy as np
+
+from regan_tutorial import exercises, metrics, theory
+
+
+def test_checkers_accept_the_reference_solutions(capsys):
+    assert exercises.check_jsd(theory.jsd)
+    assert exercises.check_optimal_discriminator(theory.optimal_discriminator)
+    assert exercises.check_modes_captured(lambda s, c, std: metrics.mode_coverage(s, c, std).modes)
+    assert capsys.readouterr().out.count("all checks passed") == 3
+
+
+def check_says(checker, fn, words, capsys):
+    assert not checker(fn)
+    out = capsys.readouterr().out
+    assert "not yet" in out and words in out, out
+
+
+def test_jsd_checker_explains_common_mistakes(capsys):
+    def kl_direct(p, q, dx):
+        return theory.kl(p, q, dx)
+
+    check_says(exercises.check_jsd, kl_direct, "mixture", capsys)
+    check_says(exercises.check_jsd, lambda p, q, dx: 2 * theory.jsd(p, q, dx), "factor 1/2", capsys)
+    check_says(exercises.check_jsd, lambda p, q, dx: theory.jsd(p, q, dx) / np.log(2), "natural log", capsys)
+    check_says(exercises.check_jsd, lambda p, q, dx: theory.jsd(p, q, dx) / dx, "dx", capsys)
+    check_says(exercises.check_jsd, lambda p, q, dx: 1 / 0, "ZeroDivisionError", capsys)
+
+
+def test_optimal_discriminator_checker_explains_common_mistakes(capsys):
+    check_says(exercises.check_optimal_discriminator, lambda p, q: q / (p + q), "p_data goes on top", capsys)
+    check_says(exercises.check_optimal_discriminator, lambda p, q: p / (p + q + 1), "at x =", capsys)
+    check_says(exercises.check_optimal_discriminator, lambda p, q: 10 * p, "outside [0, 1]", capsys)
+
+
+def test_modes_checker_explains_the_threshold(capsys):
+    def no_threshold(samples, centres, std):
+        return len(set(torch_nearest(samples, centres)))
+
+    check_says(exercises.check_modes_captured, no_threshold, "within 3 std", capsys)
+
+
+def torch_nearest(samples, centres):
+    import torch
+
+    return torch.cdist(samples, centres).argmin(dim=1).tolist()

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from regan_tutorial import theory
+
+X = np.linspace(-16, 16, 12801)
+DX = X[1] - X[0]
+
+
+def random_pair(rng):
+    return tuple(theory.gaussian_mixture(X, rng.uniform(-4, 4, 3), rng.uniform(0.3, 2, 3), rng.dirichlet(np.ones(3)))
+                 for _ in range(2))
+
+
+def test_gaussian_mixture_integrates_to_one():
+    p = theory.gaussian_mixture(X, [-1, 3], [0.5, 2.0], [0.3, 0.7])
+    assert np.sum(p) * DX == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_value_at_optimal_discriminator_is_minus_log4_plus_2jsd(seed):
+    p, q = random_pair(np.random.default_rng(seed))
+    v = theory.value_function(theory.optimal_discriminator(p, q), p, q, DX)
+    assert v == pytest.approx(-np.log(4) + 2 * theory.jsd(p, q, DX), abs=1e-8)
+    assert theory.virtual_training_criterion(p, q, DX) == pytest.approx(v, abs=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_any_perturbation_of_the_optimal_discriminator_lowers_v(seed):
+    rng = np.random.default_rng(seed)
+    p, q = random_pair(rng)
+    d = theory.optimal_discriminator(p, q)
+    best = theory.value_function(d, p, q, DX)
+    logit = np.log(np.clip(d, 1e-12, 1)) - np.log(np.clip(1 - d, 1e-12, 1))
+    for _ in range(10):
+        bump = np.exp(-0.5 * ((X - rng.uniform(-3, 3)) / rng.uniform(0.2, 2)) ** 2) * rng.choice([-1, 1])
+        eps = rng.uniform(0.05, 1)
+        assert theory.value_function(1 / (1 + np.exp(-(logit + eps * bump))), p, q, DX) < best
+
+
+def test_optimal_discriminator_values():
+    assert theory.optimal_discriminator([1.0, 0.0, 2.0, 0.0], [0.0, 1.0, 2.0, 0.0]).tolist() == [1.0, 0.0, 0.5, 0.5]
+
+
+def test_jsd_is_zero_iff_equal_and_at_most_log2():
+    p, q = random_pair(np.random.default_rng(7))
+    assert theory.jsd(p, p, DX) == pytest.approx(0.0, abs=1e-12)
+    assert 0 < theory.jsd(p, q, DX) < np.log(2)
+    assert theory.jsd(p, q, DX) == pytest.approx(theory.jsd(q, p, DX), abs=1e-12)
+    far_p, far_q = theory.gaussian_mixture(X, [-8], [0.3]), theory.gaussian_mixture(X, [8], [0.3])
+    assert theory.jsd(far_p, far_q, DX) == pytest.approx(np.log(2), abs=1e-9)
+
+
+def test_kl_is_infinite_off_support_and_hand_computed_on_two_points():
+    assert theory.kl([1.0, 0.0], [0.0, 1.0], 1.0) == float("inf")
+    assert theory.kl([0.5, 0.5], [0.25, 0.75], 1.0) == pytest.approx(0.5 * np.log(2) + 0.5 * np.log(2 / 3))
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError, match="probabilities"):
+        theory.value_function(np.array([1.5]), [1.0], [1.0], 1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        theory.jsd([-1.0], [1.0], 1.0)
