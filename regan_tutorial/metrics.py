@@ -1,8 +1,11 @@
 """Measures of what a generator learned."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 
 @dataclass
@@ -34,3 +37,140 @@ def mode_coverage(samples, centres, std, n_std=3.0):
     good = dist <= n_std * std
     counts = torch.bincount(nearest[good], minlength=len(centres))
     return ModeCoverage(int((counts > 0).sum()), len(centres), good.float().mean().item(), counts)
+
+
+class DigitClassifier(nn.Module):
+    """A LeNet-style CNN for 28x28 digits in [-1, 1]; its 64-d penultimate layer is the feature space."""
+
+    num_features = 64  # read by torchmetrics' FrechetInceptionDistance
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            # state size: (16, 14, 14)
+            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            # state size: (32, 7, 7)
+            nn.Flatten(), nn.Linear(32 * 7 * 7, self.num_features), nn.ReLU(),
+        )
+        self.head = nn.Linear(self.num_features, 10)
+
+    def features(self, x):
+        _check_images(x)
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def _check_images(x):
+    if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"expected MNIST-shaped images (N, 1, 28, 28), got {tuple(x.shape)}")
+    if x.min() < -1.001 or x.max() > 1.001:
+        raise ValueError(f"expected images in [-1, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]; "
+                         "scale [0, 1] images with 2 * x - 1")
+
+
+def train_classifier(train, steps=1500, batch_size=64, seed=0, lr=1e-3):
+    """Train :class:`DigitClassifier` on an :class:`~regan_tutorial.data.ImageData` (Adam, small random shifts)."""
+    torch.manual_seed(seed)
+    model = DigitClassifier().to(train.images.device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        index = torch.randint(len(train), (batch_size,), generator=rng).to(train.images.device)
+        shift = torch.randint(-2, 3, (2,), generator=rng).tolist()  # augmentation: the classifier must judge
+        x = torch.roll(train.images[index], shifts=shift, dims=(2, 3))  # generated digits that are off-centre
+        loss = F.cross_entropy(model(x), train.labels[index])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def accuracy(model, data, batch_size=1000):
+    """Fraction of ``data`` (an ImageData) that ``model`` labels correctly."""
+    correct = sum((model(data.images[i:i + batch_size]).argmax(1) == data.labels[i:i + batch_size]).sum().item()
+                  for i in range(0, len(data), batch_size))
+    return correct / len(data)
+
+
+WEIGHTS = Path(__file__).with_name("weights") / "digit_classifier.pt"
+
+
+def load_classifier(path=WEIGHTS, device="cpu"):
+    """The shipped reference classifier (reproduce it with ``python -m regan_tutorial.metrics``)."""
+    model = DigitClassifier()
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no classifier weights at {path}; create them with: python -m regan_tutorial.metrics") from None
+    except Exception as err:
+        raise ValueError(f"{path} does not hold DigitClassifier weights ({type(err).__name__}); "
+                         "recreate them with: python -m regan_tutorial.metrics") from None
+    return model.to(device).eval()
+
+
+@dataclass
+class SampleQuality:
+    """Quality of generated digits as judged by the reference classifier."""
+
+    fid: float
+    confident: float
+    histogram: list
+
+    def __str__(self):
+        return (f"Frechet distance {self.fid:.2f}, {100 * self.confident:.1f}% confidently classified, "
+                f"digits {self.histogram}")
+
+
+class _Features(nn.Module):
+    num_features = DigitClassifier.num_features
+
+    def __init__(self, classifier):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x):
+        return self.classifier.features(x)
+
+
+@torch.no_grad()
+def sample_quality(fake, real, classifier, threshold=0.9):
+    """Fréchet distance between ``fake`` and ``real`` in the classifier's feature space, the fraction of
+    ``fake`` images it labels with probability > ``threshold``, and the histogram of their predicted digits.
+
+    Uses torchmetrics' Fréchet distance with the classifier as a custom feature extractor
+    (the FID of Heusel et al. 2017, with a digit classifier in place of Inception).
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    _check_images(fake)
+    _check_images(real)
+    if not torch.isfinite(fake).all():
+        raise ValueError("generated images contain nan or inf")
+    fid = FrechetInceptionDistance(feature=_Features(classifier)).to(fake.device)
+    for images, is_real in ((real, True), (fake, False)):
+        for i in range(0, len(images), 1000):
+            fid.update(images[i:i + 1000], real=is_real)
+    probs = torch.cat([F.softmax(classifier(fake[i:i + 1000]), 1) for i in range(0, len(fake), 1000)])
+    confident = (probs.max(1).values > threshold).float().mean().item()
+    histogram = torch.bincount(probs.argmax(1), minlength=10).tolist()
+    return SampleQuality(fid.compute().item(), confident, histogram)
+
+
+def main():
+    """Reproduce the shipped classifier: train on the training split, report held-out accuracy, save."""
+    from .data import load_mnist
+
+    train, held_out = load_mnist(train=True), load_mnist(train=False)
+    model = train_classifier(train)
+    print(f"held-out accuracy: {accuracy(model, held_out):.4f}")
+    WEIGHTS.parent.mkdir(exist_ok=True)
+    torch.save(model.state_dict(), WEIGHTS)
+    print(f"saved {WEIGHTS} ({WEIGHTS.stat().st_size / 1024:.0f} KiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -74,17 +74,18 @@ def plot_game(x, p_data, p_g, ax=None):
     from . import theory
 
     dx = x[1] - x[0]
-    ax = ax or plt.figure(figsize=(7, 3.5)).gca()
+    ax = ax or plt.figure(figsize=(9, 3.5)).gca()
     ax.plot(x, p_data, label=r"$p_{data}$", lw=2)
     ax.plot(x, p_g, label=r"$p_g$", lw=2)
     total = np.asarray(p_data) + np.asarray(p_g)
     # where both densities are negligible, D* is a ratio of tails that no sample will ever test
     d = np.where(total > 1e-3 * total.max(), theory.optimal_discriminator(p_data, p_g), np.nan)
-    ax.plot(x, d, "k--", label=r"$D^*(x)$ (where $p_{data} + p_g$ is not negligible)")
+    ax.plot(x, d, "k--", label="$D^*(x)$\n(where $p_{data} + p_g$\nis not negligible)")
     j, c = theory.jsd(p_data, p_g, dx), theory.virtual_training_criterion(p_data, p_g, dx)
     ax.set_title(f"JSD = {j:.3f},  C(G) = V(D*, G) = {c:.3f}  (minimum -log 4 = {-np.log(4):.3f})")
     ax.set(xlabel="x", ylim=(-0.02, 1.05), xlim=(-6, 6))
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.figure.tight_layout()
     return ax
 
 
@@ -100,3 +101,36 @@ def game_widget(x, p_data, mean=2.0, std=1.0):
 
     return w.interact(draw, mean=w.FloatSlider(value=mean, min=-4, max=4, step=0.1, description="p_g mean"),
                       std=w.FloatSlider(value=std, min=0.2, max=3, step=0.05, description="p_g std"))
+
+
+def snapshot_2d(z, lim=3.0, n=80):
+    """A ``snapshot`` for :func:`regan_tutorial.train.train`: samples G(z) and D(x) on an n x n grid."""
+    points, _, _ = field_grid(lim, n)
+
+    def take(generator, discriminator):
+        was_training = discriminator.training
+        discriminator.eval()
+        d = torch.sigmoid(discriminator(points.to(z.device))).view(n, n).cpu()
+        discriminator.train(was_training)
+        return {"samples": generator(z).cpu(), "d": d}
+
+    return take
+
+
+def plot_snapshots(snapshots, centres, lim=3.0, ncols=5, title=None):
+    """A row of GAN Lab style panels: samples over D(x) (red: 'fake', blue: 'real'), one per snapshot."""
+    nrows = -(-len(snapshots) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows), squeeze=False)
+    for ax, (step, snap) in zip(axes.flat, snapshots):
+        n = snap["d"].shape[0]
+        ax.imshow(snap["d"].numpy(), extent=(-lim, lim, -lim, lim), origin="lower", cmap="RdBu",
+                  vmin=0, vmax=1, alpha=0.55)
+        ax.scatter(snap["samples"][:, 0], snap["samples"][:, 1], s=1.5, c="k", alpha=0.5)
+        ax.scatter(centres[:, 0], centres[:, 1], s=25, marker="x", c="tab:orange")
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], title=f"step {step}")
+    for ax in axes.flat[len(snapshots):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

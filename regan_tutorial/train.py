@@ -5,6 +5,7 @@ optimisers) is passed in; the loop itself stays: sample, discriminator
 step(s), generator step, log.
 """
 
+import hashlib
 import math
 import os
 import time
@@ -123,6 +124,25 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
     return history
 
 
+def _digest(obj, h=None):
+    """SHA-256 over a checkpoint's contents, so that a modified or damaged file is detected."""
+    h = h or hashlib.sha256()
+    if isinstance(obj, dict):
+        for key in sorted(obj, key=str):
+            h.update(repr(key).encode())
+            _digest(obj[key], h)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"[{len(obj)}".encode())
+        for item in obj:
+            _digest(item, h)
+    elif isinstance(obj, torch.Tensor):
+        h.update(f"{obj.dtype}{tuple(obj.shape)}".encode())
+        h.update(obj.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    else:
+        h.update(repr(obj).encode())
+    return h.hexdigest()
+
+
 def save_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, step):
     """Write everything a run needs to continue exactly; atomic, so a crash never leaves half a file."""
     state = {
@@ -136,6 +156,7 @@ def save_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, 
         "torch_rng": torch.get_rng_state(),
         "history": history.state(),
     }
+    state["sha256"] = _digest(state)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -154,6 +175,8 @@ def load_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history):
         raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}); delete it to start afresh") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a regan_tutorial checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    if state.pop("sha256", None) != _digest(state):
+        raise ValueError(f"{path} is damaged or was modified (its checksum does not match); delete it to start afresh")
     try:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
@@ -177,3 +200,40 @@ def fit_discriminator(discriminator, x_real, x_fake, steps=500, lr=1e-2):
         loss.backward()
         opt.step()
     return loss.item()
+
+
+@dataclass
+class ToyRun:
+    """A trained 2D GAN: its networks, its history and how many modes its samples cover."""
+
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    history: History
+    coverage: "object"
+
+
+def train_toy_gan(mixture, *, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999), width=128,
+                  z_dim=2, batch_size=512, d_steps=1, g_loss=generator_loss_nonsaturating,
+                  snapshots=0, lim=3.0, n_eval=2500, progress=True):
+    """Train the chapter's 2D GAN (two hidden layers of ``width`` in G and D, Adam) on ``mixture``.
+
+    ``snapshots`` > 0 stores that many GAN Lab style snapshots (samples and D(x)).
+    The coverage is scored on ``n_eval`` samples, as in VEEGAN and PacGAN.
+    """
+    from .metrics import mode_coverage
+    from .nets import MLPDiscriminator, MLPGenerator
+    from .plots import snapshot_2d
+
+    torch.manual_seed(seed)
+    generator = MLPGenerator(z_dim, (width, width), (2,), output="none")
+    discriminator = MLPDiscriminator((2,), (width, width))
+    data = mixture.sample(100_000, torch.Generator().manual_seed(seed))
+    history = train(
+        generator, discriminator, data, steps=steps, batch_size=batch_size, d_steps=d_steps, g_loss=g_loss,
+        g_opt=torch.optim.Adam(generator.parameters(), g_lr, betas=betas),
+        d_opt=torch.optim.Adam(discriminator.parameters(), d_lr, betas=betas),
+        snapshot=snapshot_2d(torch.randn(1000, z_dim), lim) if snapshots else None,
+        snapshot_every=max(steps // snapshots, 1) if snapshots else None, seed=seed, progress=progress)
+    with torch.no_grad():
+        samples = generator(torch.randn(n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1)))
+    return ToyRun(generator, discriminator, history, mode_coverage(samples, mixture.centres, mixture.std))
