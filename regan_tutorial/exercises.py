@@ -113,3 +113,65 @@ def check_modes_captured(fn):
     if not problems and int(fn(samples, centres, 0.05)) != metrics.mode_coverage(samples, centres, 0.05).modes:
         problems.append("on 500 random samples it disagrees with the definition (nearest centre, within 3 std).")
     return _report("modes captured", problems)
+
+
+def check_discriminator_loss(fn):
+    """Check ``fn(d_real, d_fake)`` (logits) against -E[log D(x)] - E[log(1 - D(G(z)))]."""
+    from .losses import discriminator_loss
+
+    cases = [
+        (torch.zeros(4), torch.zeros(4), "logits 0 everywhere (D = 1/2): the loss is 2 log 2 = 1.386"),
+        (torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 1.0]), "real and fake batches of different sizes"),
+        (torch.tensor([-200.0]), torch.tensor([200.0]), "extreme logits (a real sample at -200, a fake at +200)"),
+    ]
+    problems = []
+    for d_real, d_fake, what in cases:
+        got, err = _call(fn, d_real, d_fake)
+        expected = discriminator_loss(d_real, d_fake).item()
+        if err:
+            problems.append(f"with {what}, {err}")
+        elif not torch.is_tensor(got) or got.dim() != 0:
+            problems.append("it should return a scalar tensor (the mean over each batch), so that .backward() works.")
+        elif not math.isfinite(got.item()):
+            problems.append(f"with {what} it returns {got.item()}: log(sigmoid(l)) underflows to log(0). "
+                            "Compute it from the logits with F.binary_cross_entropy_with_logits or F.softplus.")
+        elif math.isclose(got.item(), expected / 2, rel_tol=1e-4):
+            problems.append("the result is half the loss: the course adds the real and fake terms, it does not average them.")
+        elif math.isclose(got.item(), discriminator_loss(d_fake, d_real).item(), rel_tol=1e-4) and \
+                not math.isclose(expected, discriminator_loss(d_fake, d_real).item(), rel_tol=1e-4):
+            problems.append("real and fake are swapped: real samples have target 1, fakes target 0.")
+        elif not math.isclose(got.item(), expected, rel_tol=1e-4, abs_tol=1e-6):
+            problems.append(f"with {what} it gives {got.item():.4f}, but the loss is {expected:.4f}.")
+        if problems:
+            break
+    return _report("discriminator loss", problems)
+
+
+def check_discriminator(net):
+    """Check a discriminator for 28x28 digits: one finite logit per image, for any batch size."""
+    problems = []
+    rng = torch.Generator().manual_seed(0)
+    modules = list(net.modules())
+    if any(isinstance(m, torch.nn.Sigmoid) for m in modules[-3:]):
+        problems.append("it ends in a sigmoid: the course's losses take logits, so return the last linear "
+                        "layer's output and let the loss apply the sigmoid stably.")
+    for n in (1, 7, 64):
+        if problems:
+            break
+        x = 2 * torch.rand(n, 1, 28, 28, generator=rng) - 1
+        out, err = _call(net, x)
+        if err:
+            problems.append(f"on a batch of {n} images (shape {tuple(x.shape)}) {err}")
+        elif not torch.is_tensor(out) or tuple(out.shape) != (n,):
+            shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+            problems.append(f"for a batch of {n} images it returns shape {shape}; it should return {(n,)}, "
+                            "one logit per image (flatten the last dimension).")
+        elif not torch.isfinite(out).all():
+            problems.append("it returns nan or inf for ordinary images.")
+    if not problems:
+        x = 2 * torch.rand(8, 1, 28, 28, generator=rng) - 1
+        x.requires_grad_(True)
+        net(x).sum().backward()
+        if x.grad is None or x.grad.abs().sum() == 0:
+            problems.append("its output does not depend on its input: the generator would get no gradient.")
+    return _report("discriminator", problems)

@@ -71,8 +71,21 @@ def _check_images(x):
                          "scale [0, 1] images with 2 * x - 1")
 
 
-def train_classifier(train, steps=1500, batch_size=64, seed=0, lr=1e-3):
-    """Train :class:`DigitClassifier` on an :class:`~regan_tutorial.data.ImageData` (Adam, small random shifts)."""
+def not_digits(images, generator=None):
+    """Images that are not digits, with the pixel statistics of digits: each image's pixels shuffled,
+    and uniform noise. The classifier learns to be unsure about them (outlier exposure,
+    Hendrycks et al. 2019), so early, blobby GAN samples do not count as confident digits."""
+    n = len(images)
+    flat = images.flatten(1)
+    order = torch.rand(flat.shape, generator=generator).argsort(dim=1).to(images.device)
+    shuffled = flat.gather(1, order).view_as(images)
+    noise = (2 * torch.rand(images.shape, generator=generator) - 1).to(images.device)
+    return torch.cat([shuffled[: n // 2], noise[n // 2:]])
+
+
+def train_classifier(train, steps=3000, batch_size=64, seed=0, lr=1e-3):
+    """Train :class:`DigitClassifier` on an :class:`~regan_tutorial.data.ImageData` (Adam, small random
+    shifts), with a half batch of :func:`not_digits` whose target is the uniform distribution."""
     torch.manual_seed(seed)
     model = DigitClassifier().to(train.images.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -81,7 +94,8 @@ def train_classifier(train, steps=1500, batch_size=64, seed=0, lr=1e-3):
         index = torch.randint(len(train), (batch_size,), generator=rng).to(train.images.device)
         shift = torch.randint(-2, 3, (2,), generator=rng).tolist()  # augmentation: the classifier must judge
         x = torch.roll(train.images[index], shifts=shift, dims=(2, 3))  # generated digits that are off-centre
-        loss = F.cross_entropy(model(x), train.labels[index])
+        outliers = model(not_digits(x[: batch_size // 2], rng))
+        loss = F.cross_entropy(model(x), train.labels[index]) - F.log_softmax(outliers, 1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

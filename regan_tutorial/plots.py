@@ -134,3 +134,23 @@ def plot_snapshots(snapshots, centres, lim=3.0, ncols=5, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def interpolate(generator, z0, z1, n=10):
+    """Images G((1 - t) z0 + t z1) for n evenly spaced t in [0, 1]."""
+    t = torch.linspace(0, 1, n, device=z0.device).view(-1, 1)
+    with torch.no_grad():
+        return generator((1 - t) * z0 + t * z1)
+
+
+def latent_widget(generator, z0, z1):
+    """A slider for t: shows G((1 - t) z0 + t z1), so a reader can walk through latent space."""
+    import ipywidgets as w
+
+    def draw(t):
+        with torch.no_grad():
+            image = generator(((1 - t) * z0 + t * z1).view(1, -1))
+        show_images(image, nrow=1, title=f"t = {t:.2f}")
+        plt.show()
+
+    return w.interact(draw, t=w.FloatSlider(value=0.5, min=0, max=1, step=0.05, description="t"))

@@ -58,7 +58,7 @@ def _check_finite(step, **losses):
 def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1,
           prior="normal", snapshot=None, snapshot_every=None, checkpoint=None,
-          checkpoint_every=None, seed=0, progress=True):
+          checkpoint_every=None, seed=0, progress=True, max_seconds=None):
     """Train ``generator`` against ``discriminator`` on the real samples ``data`` (a tensor on the device).
 
     Each step: ``d_steps`` discriminator updates on fresh real and fake
@@ -68,7 +68,9 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
     ``snapshot_every`` steps ``snapshot(generator, discriminator)`` is stored in
     the history. With ``checkpoint`` (a path), state is saved every
     ``checkpoint_every`` steps and at the end, and a run finding that file
-    continues where it stopped. Returns a :class:`History`.
+    continues where it stopped. With ``max_seconds``, training also stops once
+    that much time has passed (to compare models at equal wall time).
+    Returns a :class:`History`.
     """
     device = data.device
     rng = torch.Generator().manual_seed(seed)
@@ -118,8 +120,13 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
             bar.set_postfix(d=f"{history.d_loss[-1]:.3f}", g=f"{history.g_loss[-1]:.3f}")
         if snapshot and snapshot_every and (step % snapshot_every == 0 or step == steps):
             take_snapshot(step)
-        if checkpoint and (step == steps or (checkpoint_every and step % checkpoint_every == 0)):
+        out_of_time = max_seconds is not None and history.seconds[-1] >= max_seconds
+        if snapshot and out_of_time and history.snapshots[-1][0] != step:
+            take_snapshot(step)
+        if checkpoint and (step == steps or out_of_time or (checkpoint_every and step % checkpoint_every == 0)):
             save_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, step)
+        if out_of_time:
+            break
     bar.close()
     return history
 

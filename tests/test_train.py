@@ -120,3 +120,9 @@ def test_fit_discriminator_approaches_the_optimal_logit():
     # optimal logit log N(x; 0, 1) - log N(x; 2, 1) = 2 - 2x
     x = torch.tensor([[0.0], [1.0], [2.0]])
     assert d(x).detach() == pytest.approx(torch.tensor([2.0, 0.0, -2.0]), abs=0.35)
+
+
+def test_max_seconds_stops_early_and_takes_a_last_snapshot():
+    _, _, h = run(10**6, max_seconds=0.5, snapshot=lambda g, d: 0, snapshot_every=10**9)
+    assert 0.5 <= h.seconds[-1] < 5 and len(h.step) < 10**6
+    assert h.snapshots[-1][0] == h.step[-1]
