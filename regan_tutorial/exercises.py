@@ -175,3 +175,43 @@ def check_discriminator(net):
         if x.grad is None or x.grad.abs().sum() == 0:
             problems.append("its output does not depend on its input: the generator would get no gradient.")
     return _report("discriminator", problems)
+
+
+def check_gradient_penalty(fn):
+    """Check ``fn(critic, x_real, x_fake)`` against WGAN-GP's penalty with lambda = 10."""
+    problems = []
+    w = torch.tensor([[3.0, 0.0, 4.0]]) / 5
+    linear = lambda x: (x @ w.T).squeeze(1)  # gradient norm 1 everywhere: penalty 0
+    steep = lambda x: 3 * (x @ w.T).squeeze(1)  # gradient norm 3 everywhere: penalty 10 * 4 = 40
+    bowl = lambda x: 0.5 * x.pow(2).sum(1)  # gradient x: its norm depends on where it is taken
+    x_real, x_fake = torch.randn(256, 3), torch.randn(256, 3)
+    zeros = torch.zeros(20_000, 3)
+    unit = torch.nn.functional.normalize(torch.randn(20_000, 3), dim=1)
+    checks = [
+        (linear, x_real, x_fake, 0.0, 0.01, "a critic with gradient norm 1 everywhere"),
+        (steep, x_real, x_fake, 40.0, 0.01, "a linear critic with gradient norm 3 (lambda (3 - 1)^2 = 40)"),
+        (bowl, zeros, unit, 10 / 3, 0.02, "the critic ||x||^2 / 2 with real samples at 0 and fakes on the unit "
+                                          "sphere (at x_hat = alpha * x_fake the norm is alpha: 10 E[(alpha - 1)^2] = 10/3)"),
+    ]
+    for critic, xr, xf, expected, tol, what in checks:
+        got, err = _call(fn, critic, xr, xf)
+        if err:
+            problems.append(f"for {what}, {err}")
+            break
+        if not torch.is_tensor(got) or got.dim() != 0:
+            problems.append("it should return a scalar tensor.")
+            break
+        value = got.item()
+        if abs(value - expected) > tol * max(1.0, expected):
+            hint = ""
+            if critic is bowl and abs(value - 10) < 0.3:
+                hint = " It seems to take the gradient at the real samples only: use x_hat = x_real + alpha (x_fake - x_real)."
+            elif critic is bowl and abs(value) < 0.3:
+                hint = " It seems to take the gradient at the fake samples only: use random interpolates."
+            elif critic is steep and abs(value - 640) < 1:
+                hint = " It penalises the squared norm: use (||grad|| - 1)^2, with the norm itself."
+            elif critic is steep and abs(value - 4) < 0.05:
+                hint = " Did you forget lambda = 10?"
+            problems.append(f"for {what} it gives {value:.4f}, expected {expected:.4f}.{hint}")
+            break
+    return _report("gradient penalty", problems)

@@ -38,3 +38,56 @@ def generator_loss_nonsaturating(d_fake):
     .. math:: L_G = -\mathbb{E}_z[\log D(G(z))] = \mathbb{E}_z[\operatorname{softplus}(-l)]
     """
     return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+
+def critic_loss_wasserstein(d_real, d_fake):
+    r"""WGAN critic loss (Arjovsky et al. 2017, Algorithm 1): the critic's outputs are scores, not logits.
+
+    .. math:: L_C = \mathbb{E}_z[C(G(z))] - \mathbb{E}_x[C(x)]
+
+    :math:`-L_C` estimates the Wasserstein-1 distance when C is 1-Lipschitz.
+    """
+    return d_fake.mean() - d_real.mean()
+
+
+def generator_loss_wasserstein(d_fake):
+    r"""WGAN generator loss: :math:`L_G = -\mathbb{E}_z[C(G(z))]`."""
+    return -d_fake.mean()
+
+
+def input_gradient_norm2(outputs, inputs):
+    r"""Per-sample squared norm of the gradient of ``outputs`` (one value per sample) w.r.t. ``inputs``:
+    :math:`\|\nabla_x f(x_i)\|^2`, flattened over each sample's dimensions.
+
+    Built with ``create_graph=True``, so a penalty on it can be back-propagated
+    (double back-propagation). The one primitive behind every gradient penalty here.
+    """
+    if not inputs.requires_grad:
+        raise ValueError("inputs must have requires_grad=True before the forward pass that made outputs")
+    if not outputs.requires_grad:
+        raise ValueError("outputs do not depend on inputs: compute them from inputs with gradients enabled")
+    grad, = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1)
+
+
+def gradient_penalty(critic, x_real, x_fake, lam=10.0, generator=None):
+    r"""WGAN-GP penalty (Gulrajani et al. 2017, Eq. 3), at random interpolates of real and fake samples:
+
+    .. math:: \lambda\, \mathbb{E}_{\hat x}\big[(\|\nabla_{\hat x} C(\hat x)\|_2 - 1)^2\big],
+              \quad \hat x = x + \alpha (\tilde x - x),\ \alpha \sim U[0, 1] \text{ per sample}
+
+    with :math:`\lambda = 10`. ``generator`` (a ``torch.Generator``) makes alpha reproducible.
+    """
+    if x_real.shape != x_fake.shape:
+        raise ValueError(f"real and fake batches must have the same shape, got {tuple(x_real.shape)} and {tuple(x_fake.shape)}")
+    alpha = torch.rand(len(x_real), *[1] * (x_real.dim() - 1), generator=generator).to(x_real.device)
+    x_hat = (x_real.detach() + alpha * (x_fake.detach() - x_real.detach())).requires_grad_(True)
+    norm = input_gradient_norm2(critic(x_hat), x_hat).add(1e-12).sqrt()  # eps: sqrt is not differentiable at 0
+    return lam * (norm - 1).pow(2).mean()
+
+
+def clip_weights(module, c=0.01):
+    """WGAN's crude Lipschitz constraint: clamp every parameter of ``module`` to [-c, c] (Arjovsky et al. 2017)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.clamp_(-c, c)

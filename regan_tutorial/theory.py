@@ -69,3 +69,26 @@ def virtual_training_criterion(p_data, p_g, dx):
     """
     p, q = np.asarray(p_data, float), np.asarray(p_g, float)
     return float(np.sum(_xlogy(p, p) - _xlogy(p, p + q) + _xlogy(q, q) - _xlogy(q, p + q)) * dx)
+
+
+def wasserstein_empirical(a, b):
+    r"""Earth-Mover (Wasserstein-1) distance between two equal-size point clouds a, b of shape (N, d):
+
+    .. math:: W_1 = \min_{\sigma} \frac1N \sum_i \| a_i - b_{\sigma(i)} \|_2,
+
+    the cheapest one-to-one transport, solved exactly by the Hungarian algorithm (SciPy).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"need two point clouds of the same shape (N, d), got {a.shape} and {b.shape}")
+    cost = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=-1)
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].mean())
+
+
+def parallel_lines(theta, n, rng):
+    """Arjovsky et al. 2017, Example 1: samples of (0, U[0, 1]) and of (theta, U[0, 1])."""
+    y0, y1 = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    return np.stack([np.zeros(n), y0], 1), np.stack([np.full(n, float(theta)), y1], 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .losses import discriminator_loss, generator_loss_nonsaturating
+from .losses import clip_weights, discriminator_loss, generator_loss_nonsaturating
 
 CHECKPOINT_FORMAT = "regan_tutorial.checkpoint/1"
 PRIORS = ("normal", "uniform")
@@ -28,6 +28,7 @@ class History:
     step: list = field(default_factory=list)
     d_loss: list = field(default_factory=list)
     g_loss: list = field(default_factory=list)
+    penalty: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
 
@@ -57,12 +58,15 @@ def _check_finite(step, **losses):
 
 def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1,
-          prior="normal", snapshot=None, snapshot_every=None, checkpoint=None,
-          checkpoint_every=None, seed=0, progress=True, max_seconds=None):
+          prior="normal", penalty=None, clip=None, snapshot=None, snapshot_every=None,
+          checkpoint=None, checkpoint_every=None, seed=0, progress=True, max_seconds=None):
     """Train ``generator`` against ``discriminator`` on the real samples ``data`` (a tensor on the device).
 
     Each step: ``d_steps`` discriminator updates on fresh real and fake
     batches, then one generator update (Goodfellow et al. 2014, Algorithm 1).
+    ``penalty(discriminator, x_real, x_fake)``, if given, is added to each
+    discriminator loss (e.g. WGAN-GP's gradient penalty); ``clip`` clamps the
+    discriminator's weights to [-clip, clip] after each of its updates (WGAN).
     Batches are drawn at random from ``data`` and noise from ``prior`` with one
     seeded ``torch.Generator``, so CPU runs repeat exactly. Every
     ``snapshot_every`` steps ``snapshot(generator, discriminator)`` is stored in
@@ -101,20 +105,24 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
             with torch.no_grad():
                 x_fake = generator(z)
             loss_d = d_loss(discriminator(x_real), discriminator(x_fake))
+            extra = penalty(discriminator, x_real, x_fake) if penalty else torch.zeros((), device=device)
             d_opt.zero_grad(set_to_none=True)
-            loss_d.backward()
+            (loss_d + extra).backward()
             d_opt.step()
+            if clip is not None:
+                clip_weights(discriminator, clip)
         _, z = batch()
         loss_g = g_loss(discriminator(generator(z)))
         g_opt.zero_grad(set_to_none=True)
         loss_g.backward()
         g_opt.step()
 
-        values = {"discriminator loss": loss_d.item(), "generator loss": loss_g.item()}
+        values = {"discriminator loss": loss_d.item(), "generator loss": loss_g.item(), "penalty": extra.item()}
         _check_finite(step, **values)
         history.step.append(step)
         history.d_loss.append(values["discriminator loss"])
         history.g_loss.append(values["generator loss"])
+        history.penalty.append(values["penalty"])
         history.seconds.append(elapsed + time.perf_counter() - tic)
         if step % 25 == 0 or step == steps:
             bar.set_postfix(d=f"{history.d_loss[-1]:.3f}", g=f"{history.g_loss[-1]:.3f}")
@@ -198,15 +206,17 @@ def load_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history):
     return state["step"]
 
 
-def fit_discriminator(discriminator, x_real, x_fake, steps=500, lr=1e-2):
-    """Train ``discriminator`` alone on fixed real and fake samples (toward D*); returns its final loss."""
+def fit_discriminator(discriminator, x_real, x_fake, steps=500, lr=1e-2, loss=discriminator_loss, penalty=None):
+    """Train ``discriminator`` alone on fixed real and fake samples (toward the optimal D, or with the
+    Wasserstein loss and a gradient penalty toward the optimal critic); returns its final loss."""
     opt = torch.optim.Adam(discriminator.parameters(), lr=lr)
     for _ in range(steps):
-        loss = discriminator_loss(discriminator(x_real), discriminator(x_fake))
+        value = loss(discriminator(x_real), discriminator(x_fake))
+        extra = penalty(discriminator, x_real, x_fake) if penalty else 0.0
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (value + extra).backward()
         opt.step()
-    return loss.item()
+    return value.item()
 
 
 @dataclass

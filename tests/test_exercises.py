@@ -44,3 +44,13 @@ def torch_nearest(samples, centres):
     import torch
 
     return torch.cdist(samples, centres).argmin(dim=1).tolist()
+
+
+def test_gradient_penalty_checker(capsys):
+    from regan_tutorial import losses
+
+    assert exercises.check_gradient_penalty(losses.gradient_penalty)
+    assert not exercises.check_gradient_penalty(lambda c, r, f: losses.gradient_penalty(c, r, r + 0 * f))
+    assert not exercises.check_gradient_penalty(lambda c, r, f: losses.gradient_penalty(c, r, f, lam=1.0))
+    out = capsys.readouterr().out
+    assert "real samples only" in out and "lambda = 10" in out

@@ -82,3 +82,14 @@ def test_discriminator_checkers(capsys):
     out = capsys.readouterr().out
     for words in ("ends in a sigmoid", "one logit per image", "underflows", "swapped", "half the loss"):
         assert words in out, words
+
+
+def test_train_classifier_learns_and_is_unsure_about_non_digits(mnist):
+    train, held_out = mnist
+    model = metrics.train_classifier(train, steps=150, seed=0)
+    assert metrics.accuracy(model, held_out) > 0.8  # chance is 0.1
+    outliers = metrics.not_digits(held_out.images[:200], torch.Generator().manual_seed(0))
+    assert outliers.shape == (200, 1, 28, 28) and outliers.min() >= -1 and outliers.max() <= 1
+    with torch.no_grad():
+        confident = torch.softmax(model(outliers), 1).max(1).values > 0.9
+    assert confident.float().mean() < 0.1
