@@ -215,3 +215,29 @@ def check_gradient_penalty(fn):
             problems.append(f"for {what} it gives {value:.4f}, expected {expected:.4f}.{hint}")
             break
     return _report("gradient penalty", problems)
+
+
+def check_categorical_info_loss(fn):
+    """Check ``fn(category_logits, category)``: InfoGAN's -E[log Q(c | x)] for the categorical code."""
+    import torch.nn.functional as F
+
+    rng = torch.Generator().manual_seed(0)
+    logits, category = 3 * torch.randn(64, 10, generator=rng), torch.randint(10, (64,), generator=rng)
+    expected = F.cross_entropy(logits, category).item()
+    got, err = _call(fn, logits, category)
+    problems = []
+    if err:
+        problems.append(err)
+    elif not torch.is_tensor(got) or got.dim() != 0:
+        problems.append("it should return a scalar tensor (the mean over the batch).")
+    elif math.isclose(got.item(), -expected, rel_tol=1e-4):
+        problems.append("the sign is flipped: the loss is the negative log-likelihood, -E[log Q(c|x)], which is >= 0.")
+    elif math.isclose(got.item(), F.nll_loss(logits, category).item(), rel_tol=1e-4):
+        problems.append("it treats the logits as log-probabilities: apply log_softmax first (or use F.cross_entropy).")
+    elif not math.isclose(got.item(), expected, rel_tol=1e-4):
+        problems.append(f"on a random batch it gives {got.item():.4f}, but -E[log Q(c|x)] = {expected:.4f}.")
+    else:
+        perfect = 50 * F.one_hot(category, 10).float()
+        if abs(fn(perfect, category).item()) > 1e-6:
+            problems.append("for a Q that is certain and right, the loss should be 0.")
+    return _report("categorical information loss", problems)

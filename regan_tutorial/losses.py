@@ -91,3 +91,18 @@ def clip_weights(module, c=0.01):
     with torch.no_grad():
         for p in module.parameters():
             p.clamp_(-c, c)
+
+
+def mutual_information_loss(category_logits, continuous_mean, category, continuous, lam=1.0, lam_continuous=0.1):
+    r"""InfoGAN's variational bound on :math:`-I(c; G(z, c))`, up to the constant entropy of c
+    (Chen et al. 2016, Eq. 5), for a categorical code and continuous codes with a fixed-variance
+    Gaussian Q:
+
+    .. math:: L_I = \lambda\, \mathbb{E}[-\log Q(c \mid x)] + \lambda_{cont}\, \mathbb{E}\big[\tfrac12 \|c' - \mu_Q(x)\|^2\big]
+
+    with :math:`\lambda = 1` for the discrete code (the paper's value) and 0.1 for the continuous ones.
+    Zero exactly when Q predicts both codes perfectly.
+    """
+    nll = F.cross_entropy(category_logits, category)
+    gaussian = 0.5 * (continuous_mean - continuous).pow(2).sum(dim=1).mean()
+    return lam * nll + lam_continuous * gaussian

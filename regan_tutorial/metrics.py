@@ -188,3 +188,25 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+@torch.no_grad()
+def predicted_digits(classifier, images, batch_size=1000):
+    """The reference classifier's label for each image."""
+    _check_images(images)
+    return torch.cat([classifier(images[i:i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+
+
+def code_assignment(classifier, images, codes, n_codes=10):
+    """Match InfoGAN's categorical codes to digits without labels: the one-to-one assignment of codes
+    to the classifier's digits that agrees with most samples (Hungarian algorithm), and that agreement.
+
+    Returns (digit for each code, accuracy).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    digits = predicted_digits(classifier, images).cpu()
+    counts = torch.zeros(n_codes, 10)
+    counts.index_put_((torch.as_tensor(codes).cpu(), digits), torch.ones(len(digits)), accumulate=True)
+    rows, cols = linear_sum_assignment(-counts.numpy())
+    return cols.tolist(), counts[rows, cols].sum().item() / len(digits)

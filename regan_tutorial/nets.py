@@ -115,3 +115,93 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x):
         _check_input(x, self.in_shape, type(self).__name__)
         return self.net(x).squeeze(1)
+
+
+def one_hot(y, n_classes):
+    """Labels (N,) of integers in [0, n_classes) as one-hot rows; anything else is a clear error."""
+    if not torch.is_tensor(y) or y.dim() != 1 or y.is_floating_point():
+        raise ValueError(f"labels must be a 1D integer tensor, got {type(y).__name__} "
+                         f"{tuple(y.shape) if torch.is_tensor(y) else ''}")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}, got values from {y.min().item()} to {y.max().item()}")
+    return nn.functional.one_hot(y.long(), n_classes).float()
+
+
+class ConditionalMLPGenerator(MLPGenerator):
+    """Mirza & Osindero 2014: the one-hot label is concatenated to z."""
+
+    def __init__(self, z_dim=100, n_classes=10, hidden=(256,), out_shape=(1, 28, 28), output="tanh", slope=0.2):
+        super().__init__(z_dim + n_classes, hidden, out_shape, output, slope)
+        self.z_dim, self.n_classes = z_dim, n_classes
+
+    def forward(self, z, y):
+        _check_input(z, (self.z_dim,), type(self).__name__)
+        return self.net(torch.cat([z, one_hot(y, self.n_classes).to(z.device)], 1)).view(len(z), *self.out_shape)
+
+
+class ConditionalMLPDiscriminator(MLPDiscriminator):
+    """The image, flattened, with the one-hot label appended -> one logit."""
+
+    def __init__(self, in_shape=(1, 28, 28), n_classes=10, hidden=(256,), dropout=0.5, slope=0.2):
+        super().__init__(in_shape, hidden, dropout, slope)
+        self.n_classes = n_classes
+        self.net = mlp([math.prod(in_shape) + n_classes, *hidden, 1], slope, dropout)
+
+    def forward(self, x, y):
+        _check_input(x, self.in_shape, type(self).__name__)
+        return self.net(torch.cat([x.flatten(1), one_hot(y, self.n_classes).to(x.device)], 1)).squeeze(1)
+
+
+class ConditionalDCGANGenerator(DCGANGenerator):
+    """DCGAN generator whose input is z with the one-hot label appended."""
+
+    def __init__(self, z_dim=100, n_classes=10, width=64, channels=1):
+        super().__init__(z_dim + n_classes, width, channels)
+        self.z_dim, self.n_classes = z_dim, n_classes
+
+    def forward(self, z, y):
+        _check_input(z, (self.z_dim,), type(self).__name__)
+        return self.net(torch.cat([z, one_hot(y, self.n_classes).to(z.device)], 1))
+
+
+class ConditionalDCGANDiscriminator(DCGANDiscriminator):
+    """DCGAN discriminator that sees the label as ``n_classes`` extra constant input channels."""
+
+    def __init__(self, n_classes=10, width=64, channels=1, batch_norm=True):
+        super().__init__(width, channels + n_classes, batch_norm)
+        self.in_shape, self.n_classes = (channels, 28, 28), n_classes
+
+    def forward(self, x, y):
+        _check_input(x, self.in_shape, type(self).__name__)
+        planes = one_hot(y, self.n_classes).to(x.device)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        return self.net(torch.cat([x, planes], 1)).squeeze(1)
+
+
+class InfoGANDiscriminator(DCGANDiscriminator):
+    """A DCGAN discriminator with InfoGAN's Q head on the same convolutional body (Chen et al. 2016).
+
+    ``forward(x)`` returns D's logit; ``q(x)`` returns (category logits, continuous-code means).
+    """
+
+    def __init__(self, n_categories=10, n_continuous=2, width=64, batch_norm=True):
+        super().__init__(width, 1, batch_norm)
+        self.n_categories = n_categories
+        self.q_head = nn.Sequential(nn.Linear(2 * width * 7 * 7, 128), nn.LeakyReLU(0.2),
+                                    nn.Linear(128, n_categories + n_continuous))
+        self.q_head.apply(dcgan_init)
+
+    def q(self, x):
+        _check_input(x, self.in_shape, type(self).__name__)
+        out = self.q_head(self.net[:-1](x))  # every layer of D but its final linear read-out
+        return out[:, :self.n_categories], out[:, self.n_categories:]
+
+
+class QNetwork(nn.Module):
+    """InfoGAN's Q as a network of its own, with the discriminator's architecture but separate weights."""
+
+    def __init__(self, n_categories=10, n_continuous=2, width=64):
+        super().__init__()
+        self.body = InfoGANDiscriminator(n_categories, n_continuous, width)
+
+    def q(self, x):
+        return self.body.q(x)

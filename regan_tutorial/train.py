@@ -37,7 +37,10 @@ class History:
 
 
 def sample_z(n, z_dim, prior="normal", generator=None, device="cpu"):
-    """Noise for the generator: N(0, I) or U(-1, 1)^z_dim (the seeds' tutorial prior)."""
+    """Noise for the generator: N(0, I) or U(-1, 1)^z_dim (the seeds' tutorial prior), or
+    ``prior(n, generator)`` when ``prior`` is callable (e.g. an :class:`InfoGANCode`)."""
+    if callable(prior):
+        return prior(n, generator).to(device)
     if prior not in PRIORS:
         raise ValueError(f"prior {prior!r} is not one of {', '.join(PRIORS)}")
     if prior == "normal":
@@ -45,6 +48,31 @@ def sample_z(n, z_dim, prior="normal", generator=None, device="cpu"):
     else:
         z = 2 * torch.rand(n, z_dim, generator=generator) - 1
     return z.to(device)
+
+
+class InfoGANCode:
+    """InfoGAN's generator input: noise, a one-hot categorical code and continuous codes, concatenated.
+
+    ``code(n, generator)`` samples z = [noise ~ N(0, I), one-hot c ~ Cat(K), c' ~ U(-1, 1)];
+    ``code.split(z)`` returns (noise, category index, continuous codes).
+    """
+
+    def __init__(self, noise_dim=62, n_categories=10, n_continuous=2):
+        self.noise_dim, self.n_categories, self.n_continuous = noise_dim, n_categories, n_continuous
+        self.z_dim = noise_dim + n_categories + n_continuous
+
+    def __call__(self, n, generator=None, category=None, continuous=None):
+        noise = torch.randn(n, self.noise_dim, generator=generator)
+        if category is None:
+            category = torch.randint(self.n_categories, (n,), generator=generator)
+        if continuous is None:
+            continuous = 2 * torch.rand(n, self.n_continuous, generator=generator) - 1
+        one_hot = torch.nn.functional.one_hot(torch.as_tensor(category), self.n_categories).float()
+        return torch.cat([noise, one_hot, torch.as_tensor(continuous, dtype=torch.float32)], dim=1)
+
+    def split(self, z):
+        k = self.noise_dim + self.n_categories
+        return z[:, :self.noise_dim], z[:, self.noise_dim:k].argmax(1), z[:, k:]
 
 
 def _check_finite(step, **losses):
@@ -58,8 +86,9 @@ def _check_finite(step, **losses):
 
 def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1,
-          prior="normal", penalty=None, clip=None, snapshot=None, snapshot_every=None,
-          checkpoint=None, checkpoint_every=None, seed=0, progress=True, max_seconds=None):
+          prior="normal", labels=None, penalty=None, clip=None, info_loss=None, snapshot=None,
+          snapshot_every=None, checkpoint=None, checkpoint_every=None, seed=0, progress=True,
+          max_seconds=None):
     """Train ``generator`` against ``discriminator`` on the real samples ``data`` (a tensor on the device).
 
     Each step: ``d_steps`` discriminator updates on fresh real and fake
@@ -67,6 +96,10 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
     ``penalty(discriminator, x_real, x_fake)``, if given, is added to each
     discriminator loss (e.g. WGAN-GP's gradient penalty); ``clip`` clamps the
     discriminator's weights to [-clip, clip] after each of its updates (WGAN).
+    With ``labels`` (one per sample of ``data``) the GAN is conditional: each
+    batch carries the labels of its real samples, and the loop calls
+    ``generator(z, y)`` and ``discriminator(x, y)`` with them. ``info_loss(x_fake, z)``
+    (InfoGAN's mutual-information term) is added to both players' losses.
     Batches are drawn at random from ``data`` and noise from ``prior`` with one
     seeded ``torch.Generator``, so CPU runs repeat exactly. Every
     ``snapshot_every`` steps ``snapshot(generator, discriminator)`` is stored in
@@ -84,8 +117,15 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
     z_dim = generator.z_dim
 
     def batch():
-        real = data[torch.randint(len(data), (batch_size,), generator=rng).to(device)]
-        return real, sample_z(batch_size, z_dim, prior, rng, device)
+        index = torch.randint(len(data), (batch_size,), generator=rng).to(device)
+        y = labels[index] if labels is not None else None
+        return data[index], sample_z(batch_size, z_dim, prior, rng, device), y
+
+    def G(z, y):
+        return generator(z) if y is None else generator(z, y)
+
+    def D(x, y):
+        return discriminator(x) if y is None else discriminator(x, y)
 
     def take_snapshot(step):
         generator.eval()
@@ -101,18 +141,21 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
                desc="training", mininterval=1.0)
     for step in bar:
         for _ in range(d_steps):
-            x_real, z = batch()
+            x_real, z, y = batch()
             with torch.no_grad():
-                x_fake = generator(z)
-            loss_d = d_loss(discriminator(x_real), discriminator(x_fake))
+                x_fake = G(z, y)
+            loss_d = d_loss(D(x_real, y), D(x_fake, y))
             extra = penalty(discriminator, x_real, x_fake) if penalty else torch.zeros((), device=device)
+            if info_loss:
+                extra = extra + info_loss(x_fake, z)
             d_opt.zero_grad(set_to_none=True)
             (loss_d + extra).backward()
             d_opt.step()
             if clip is not None:
                 clip_weights(discriminator, clip)
-        _, z = batch()
-        loss_g = g_loss(discriminator(generator(z)))
+        _, z, y = batch()
+        x_fake = G(z, y)
+        loss_g = g_loss(D(x_fake, y)) + (info_loss(x_fake, z) if info_loss else 0.0)
         g_opt.zero_grad(set_to_none=True)
         loss_g.backward()
         g_opt.step()

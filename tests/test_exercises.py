@@ -54,3 +54,13 @@ def test_gradient_penalty_checker(capsys):
     assert not exercises.check_gradient_penalty(lambda c, r, f: losses.gradient_penalty(c, r, f, lam=1.0))
     out = capsys.readouterr().out
     assert "real samples only" in out and "lambda = 10" in out
+
+
+def test_categorical_info_loss_checker(capsys):
+    import torch.nn.functional as F
+
+    assert exercises.check_categorical_info_loss(F.cross_entropy)
+    assert not exercises.check_categorical_info_loss(lambda l, c: -F.cross_entropy(l, c))
+    assert not exercises.check_categorical_info_loss(F.nll_loss)
+    out = capsys.readouterr().out
+    assert "sign is flipped" in out and "log_softmax" in out
