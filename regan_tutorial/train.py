@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .losses import clip_weights, discriminator_loss, generator_loss_nonsaturating
@@ -86,7 +87,7 @@ def _check_finite(step, **losses):
 
 def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1,
-          prior="normal", labels=None, penalty=None, clip=None, info_loss=None, snapshot=None,
+          prior="normal", labels=None, classifier=None, penalty=None, clip=None, info_loss=None, snapshot=None,
           snapshot_every=None, checkpoint=None, checkpoint_every=None, seed=0, progress=True,
           max_seconds=None):
     """Train ``generator`` against ``discriminator`` on the real samples ``data`` (a tensor on the device).
@@ -98,8 +99,13 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
     discriminator's weights to [-clip, clip] after each of its updates (WGAN).
     With ``labels`` (one per sample of ``data``) the GAN is conditional: each
     batch carries the labels of its real samples, and the loop calls
-    ``generator(z, y)`` and ``discriminator(x, y)`` with them. ``info_loss(x_fake, z)``
-    (InfoGAN's mutual-information term) is added to both players' losses.
+    ``generator(z, y)`` and ``discriminator(x, y)`` with them. With ``labels`` and a
+    ``classifier`` (whose parameters belong in ``d_opt``), the discriminator stays
+    unconditional instead: the classifier learns the real batch's labels in each
+    discriminator step, and its cross-entropy on the fakes' requested labels is added
+    to the generator loss (the seeds' "GAN + classifier" variants).
+    ``info_loss(x_fake, z)`` (InfoGAN's mutual-information term) is added to both
+    players' losses.
     Batches are drawn at random from ``data`` and noise from ``prior`` with one
     seeded ``torch.Generator``, so CPU runs repeat exactly. Every
     ``snapshot_every`` steps ``snapshot(generator, discriminator)`` is stored in
@@ -125,7 +131,10 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
         return generator(z) if y is None else generator(z, y)
 
     def D(x, y):
-        return discriminator(x) if y is None else discriminator(x, y)
+        return discriminator(x) if y is None or classifier is not None else discriminator(x, y)
+
+    def label_loss(x, y):
+        return F.cross_entropy(classifier(x), y) if classifier is not None else 0.0
 
     def take_snapshot(step):
         generator.eval()
@@ -148,6 +157,7 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
             extra = penalty(discriminator, x_real, x_fake) if penalty else torch.zeros((), device=device)
             if info_loss:
                 extra = extra + info_loss(x_fake, z)
+            extra = extra + label_loss(x_real, y)
             d_opt.zero_grad(set_to_none=True)
             (loss_d + extra).backward()
             d_opt.step()
@@ -155,7 +165,7 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
                 clip_weights(discriminator, clip)
         _, z, y = batch()
         x_fake = G(z, y)
-        loss_g = g_loss(D(x_fake, y)) + (info_loss(x_fake, z) if info_loss else 0.0)
+        loss_g = g_loss(D(x_fake, y)) + (info_loss(x_fake, z) if info_loss else 0.0) + label_loss(x_fake, y)
         g_opt.zero_grad(set_to_none=True)
         loss_g.backward()
         g_opt.step()

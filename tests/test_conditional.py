@@ -66,3 +66,16 @@ def test_infogan_code_layout_and_q_heads():
     logits, mean = d.q(torch.zeros(4, 1, 28, 28))
     assert logits.shape == (4, 10) and mean.shape == (4, 2) and d(torch.zeros(4, 1, 28, 28)).shape == (4,)
     assert nets.QNetwork(width=8).q(torch.zeros(2, 1, 28, 28))[0].shape == (2, 10)
+
+
+def test_classifier_variant_trains_the_classifier_on_real_labels_and_keeps_d_unconditional():
+    from regan_tutorial.metrics import DigitClassifier
+
+    torch.manual_seed(0)
+    g, d, c = nets.ConditionalMLPGenerator(z_dim=8, hidden=(16,)), nets.MLPDiscriminator(hidden=(16,)), DigitClassifier()
+    data, labels = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(10, (64,))
+    before = [p.clone() for p in c.parameters()]
+    h = train(g, d, data, labels=labels, classifier=c, steps=2, batch_size=8, progress=False,
+              g_opt=torch.optim.Adam(g.parameters()), d_opt=torch.optim.Adam([*d.parameters(), *c.parameters()]))
+    assert any(not torch.equal(a, b) for a, b in zip(before, c.parameters()))
+    assert h.penalty[-1] > 0  # the classifier's cross-entropy on the real batch
