@@ -157,12 +157,6 @@ def batches(*tensors, batch_size, generator=None, drop_last=True):
         yield tensors[0][index] if len(tensors) == 1 else tuple(t[index] for t in tensors)
 
 
-def forever(*tensors, batch_size, generator=None):
-    """Minibatches epoch after epoch, for step-counted training."""
-    while True:
-        yield from batches(*tensors, batch_size=batch_size, generator=generator)
-
-
 @dataclass
 class Mixture:
     """An equal-weight mixture of isotropic 2D Gaussians with the given centres."""

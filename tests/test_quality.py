@@ -93,3 +93,13 @@ def test_train_classifier_learns_and_is_unsure_about_non_digits(mnist):
     with torch.no_grad():
         confident = torch.softmax(model(outliers), 1).max(1).values > 0.9
     assert confident.float().mean() < 0.1
+
+
+def test_code_assignment_recovers_a_permutation_of_digits(mnist, classifier):
+    _, held_out = mnist
+    mapping = [3, 7, 0, 1, 9, 2, 8, 4, 6, 5]  # code k draws digit mapping[k]
+    codes = torch.tensor([mapping.index(d) for d in held_out.labels.tolist()])
+    found, accuracy = metrics.code_assignment(classifier, held_out.images, codes)
+    assert found == mapping and accuracy == metrics.accuracy(classifier, held_out)
+    shuffled, chance = metrics.code_assignment(classifier, held_out.images, torch.randint(10, (len(held_out),)))
+    assert chance < 0.2
