@@ -64,9 +64,11 @@ def input_gradient_norm2(outputs, inputs):
     """
     if not inputs.requires_grad:
         raise ValueError("inputs must have requires_grad=True before the forward pass that made outputs")
-    if not outputs.requires_grad:
+    grad = None
+    if outputs.requires_grad:
+        grad, = torch.autograd.grad(outputs.sum(), inputs, create_graph=True, allow_unused=True)
+    if grad is None:
         raise ValueError("outputs do not depend on inputs: compute them from inputs with gradients enabled")
-    grad, = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
     return grad.flatten(1).pow(2).sum(dim=1)
 
 
@@ -106,3 +108,29 @@ def mutual_information_loss(category_logits, continuous_mean, category, continuo
     nll = F.cross_entropy(category_logits, category)
     gaussian = 0.5 * (continuous_mean - continuous).pow(2).sum(dim=1).mean()
     return lam * nll + lam_continuous * gaussian
+
+
+def js_regularizer(d_real, x_real, d_fake, x_fake):
+    r"""The JS regularizer of Roth et al. 2017 (Eq. 8; ``Discriminator_Regularizer`` in rothk/Stabilizing_GANs):
+
+    .. math:: \Omega = \mathbb{E}_{x \sim P}\big[(1 - \sigma(l(x)))^2 \|\nabla_x l(x)\|^2\big]
+              + \mathbb{E}_{x \sim Q}\big[\sigma(l(x))^2 \|\nabla_x l(x)\|^2\big]
+
+    with :math:`l` the discriminator's logit, gradients taken per sample over the flattened input.
+    The discriminator loss adds :math:`\tfrac{\gamma}{2}\Omega`. ``x_real`` and ``x_fake`` must have
+    ``requires_grad`` set *before* the forward pass that produced ``d_real`` and ``d_fake``; the
+    two batches may differ in size.
+    """
+    real = (1 - torch.sigmoid(d_real)).pow(2) * input_gradient_norm2(d_real, x_real)
+    fake = torch.sigmoid(d_fake).pow(2) * input_gradient_norm2(d_fake, x_fake)
+    return real.mean() + fake.mean()
+
+
+def r1_penalty(d_real, x_real, gamma=10.0):
+    r"""R1 (Mescheder et al. 2018, Eq. 9) on the real data only, with the paper's factor 1/2:
+
+    .. math:: R_1 = \tfrac{\gamma}{2}\, \mathbb{E}_{x \sim P}\big[\|\nabla_x l(x)\|^2\big]
+
+    (The authors' code omits the 1/2; here it is kept as in the paper.)
+    """
+    return gamma / 2 * input_gradient_norm2(d_real, x_real).mean()

@@ -307,3 +307,17 @@ def train_toy_gan(mixture, *, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0
     with torch.no_grad():
         samples = generator(torch.randn(n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1)))
     return ToyRun(generator, discriminator, history, mode_coverage(samples, mixture.centres, mixture.std))
+
+
+class AnnealedGamma:
+    """Roth et al.'s annealing of the regularizer weight, per iteration t of T (rothk/Stabilizing_GANs,
+    gan_64x64.py): gamma_t = gamma_0 * decay ** (t / (T - 1)), so gamma_0 at t = 0 and gamma_0 * decay at
+    t = T - 1. ``decay=1`` keeps gamma constant."""
+
+    def __init__(self, gamma0, total_steps, decay=0.01):
+        if total_steps < 2:
+            raise ValueError("annealing needs at least 2 steps")
+        self.gamma0, self.total_steps, self.decay = gamma0, total_steps, decay
+
+    def __call__(self, t):
+        return self.gamma0 * self.decay ** (t / (self.total_steps - 1))
