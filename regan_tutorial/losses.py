@@ -111,7 +111,7 @@ def mutual_information_loss(category_logits, continuous_mean, category, continuo
 
 
 def js_regularizer(d_real, x_real, d_fake, x_fake):
-    r"""The JS regularizer of Roth et al. 2017 (Eq. 8; ``Discriminator_Regularizer`` in rothk/Stabilizing_GANs):
+    r"""The JS regularizer of Roth et al. 2017 (``Discriminator_Regularizer`` in rothk/Stabilizing_GANs):
 
     .. math:: \Omega = \mathbb{E}_{x \sim P}\big[(1 - \sigma(l(x)))^2 \|\nabla_x l(x)\|^2\big]
               + \mathbb{E}_{x \sim Q}\big[\sigma(l(x))^2 \|\nabla_x l(x)\|^2\big]
@@ -127,7 +127,7 @@ def js_regularizer(d_real, x_real, d_fake, x_fake):
 
 
 def r1_penalty(d_real, x_real, gamma=10.0):
-    r"""R1 (Mescheder et al. 2018, Eq. 9) on the real data only, with the paper's factor 1/2:
+    r"""R1 (Mescheder et al. 2018) on the real data only, with the paper's factor 1/2:
 
     .. math:: R_1 = \tfrac{\gamma}{2}\, \mathbb{E}_{x \sim P}\big[\|\nabla_x l(x)\|^2\big]
 
