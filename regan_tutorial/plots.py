@@ -43,24 +43,17 @@ def plot_losses(history, ax=None, window=50, title="losses"):
 
 
 def field_grid(lim, n=120):
-    """An n x n grid of 2D points covering [-lim, lim]^2, and the two coordinate arrays."""
+    """An n x n grid of 2D points covering [-lim, lim]^2, row by row from the bottom (for ``imshow``)."""
     ticks = torch.linspace(-lim, lim, n)
-    xx, yy = torch.meshgrid(ticks, ticks, indexing="xy")
-    return torch.stack([xx.flatten(), yy.flatten()], dim=1), xx.numpy(), yy.numpy()
+    yy, xx = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([xx.flatten(), yy.flatten()], dim=1)
 
 
-def plot_2d(samples, centres=None, discriminator=None, lim=3.0, ax=None, title=None):
-    """GAN Lab style: generated samples over the discriminator's D(x), with the true mode centres."""
+def plot_2d(samples, centres=None, lim=3.0, ax=None, title=None):
+    """2D samples as a scatter plot, with the true mode centres (for D(x) as well, see :func:`plot_snapshots`)."""
     ax = ax or plt.figure(figsize=(4, 4)).gca()
-    if discriminator is not None:
-        points, xx, yy = field_grid(lim)
-        device = next(discriminator.parameters()).device
-        with torch.no_grad():
-            d = torch.sigmoid(discriminator(points.to(device))).cpu().view(xx.shape).numpy()
-        mesh = ax.pcolormesh(xx, yy, d, cmap="RdBu", vmin=0, vmax=1, shading="auto", alpha=0.6)
-        ax.figure.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04, label="D(x)")
     samples = torch.as_tensor(samples).detach().cpu()
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="k", alpha=0.5, label="generated")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="k", alpha=0.5, label="samples")
     if centres is not None:
         ax.scatter(centres[:, 0], centres[:, 1], s=40, marker="x", c="tab:orange", label="modes")
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
@@ -105,7 +98,7 @@ def game_widget(x, p_data, mean=2.0, std=1.0):
 
 def snapshot_2d(z, lim=3.0, n=80):
     """A ``snapshot`` for :func:`regan_tutorial.train.train`: samples G(z) and D(x) on an n x n grid."""
-    points, _, _ = field_grid(lim, n)
+    points = field_grid(lim, n)
 
     def take(generator, discriminator):
         was_training = discriminator.training
