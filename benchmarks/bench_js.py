@@ -5,48 +5,24 @@ DCGAN discriminator for 28x28, batch 64 real + 64 fake, Adam; the regularized st
 ratio (the goal is <= 2.5x). Run: ``python benchmarks/bench_js.py``.
 """
 
-import time
-
 import torch
 
 import regan_tutorial as rt
-from regan_tutorial.losses import discriminator_loss, js_regularizer
+from regan_tutorial.losses import js_regularizer
 from regan_tutorial.nets import DCGANDiscriminator
-
-
-def step_seconds(regularized, batch_norm, device, repeats=30, warmup=5):
-    torch.manual_seed(0)
-    d = DCGANDiscriminator(batch_norm=batch_norm).to(device)
-    opt = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-    x_real = torch.rand(64, 1, 28, 28, device=device) * 2 - 1
-    x_fake = torch.rand(64, 1, 28, 28, device=device) * 2 - 1
-
-    def step():
-        xr, xf = (x.clone().requires_grad_(regularized) for x in (x_real, x_fake))
-        dr, df = d(xr), d(xf)
-        loss = discriminator_loss(dr, df)
-        if regularized:
-            loss = loss + 2.0 / 2 * js_regularizer(dr, xr, df, xf)  # gamma_0 = 2 (Roth et al.'s DCGAN)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(warmup):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    tic = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - tic) / repeats
+from regan_tutorial.train import discriminator_step_seconds
 
 
 def main():
     device = rt.get_device()
+    x_real, x_fake = (torch.rand(64, 1, 28, 28, device=device) * 2 - 1 for _ in range(2))
     for batch_norm in (True, False):
-        plain, reg = step_seconds(False, batch_norm, device), step_seconds(True, batch_norm, device)
+        times = []
+        for regularizer in (None, js_regularizer):
+            torch.manual_seed(0)
+            d = DCGANDiscriminator(batch_norm=batch_norm).to(device)
+            times.append(discriminator_step_seconds(d, x_real, x_fake, regularizer, repeats=30, warmup=5))
+        plain, reg = times
         print(f"DCGAN D {'with' if batch_norm else 'without'} batch norm: plain {1000 * plain:.1f} ms, "
               f"regularized {1000 * reg:.1f} ms, ratio {reg / plain:.2f}x")
 

@@ -241,3 +241,55 @@ def check_categorical_info_loss(fn):
         if abs(fn(perfect, category).item()) > 1e-6:
             problems.append("for a Q that is certain and right, the loss should be 0.")
     return _report("categorical information loss", problems)
+
+
+def check_js_regularizer(fn):
+    """Check ``fn(d_real, x_real, d_fake, x_fake)`` against Roth et al.'s regularizer
+    E_P[(1 - D)^2 |grad l|^2] + E_Q[D^2 |grad l|^2] (l the logit, D = sigmoid(l))."""
+    from .losses import js_regularizer
+
+    rng = torch.Generator().manual_seed(0)
+    w = torch.tensor([[1.0, -2.0, 2.0]])  # a linear logit l(x) = w.x + b: |grad l|^2 = 9 everywhere
+    linear = lambda x: (x @ w.T).squeeze(1) + 0.5
+    bowl = lambda x: 0.5 * x.pow(2).sum(1) - 1.0  # |grad l|^2 = |x|^2: depends on the sample
+    problems = []
+    for d, n_real, n_fake, what in ((linear, 6, 6, "a linear discriminator (|grad l|^2 = 9 everywhere)"),
+                                    (bowl, 6, 6, "the discriminator l(x) = |x|^2 / 2 - 1"),
+                                    (bowl, 7, 3, "7 real and 3 fake samples")):
+        x_real = torch.randn(n_real, 3, generator=rng).requires_grad_(True)
+        x_fake = (2 * torch.randn(n_fake, 3, generator=rng)).requires_grad_(True)
+        d_real, d_fake = d(x_real), d(x_fake)
+        expected = js_regularizer(d_real, x_real, d_fake, x_fake).item()
+        got, err = _call(fn, d_real, x_real, d_fake, x_fake)
+        if err:
+            problems.append(f"for {what}, {err}")
+            break
+        if not torch.is_tensor(got) or got.dim() != 0:
+            problems.append("it should return a scalar tensor (the mean over each batch).")
+            break
+        if not got.requires_grad:
+            problems.append("its result has no gradient to back-propagate to D's weights: "
+                            "call torch.autograd.grad(..., create_graph=True).")
+            break
+        if math.isclose(got.item(), expected, rel_tol=1e-5):
+            continue
+        s_real, s_fake = torch.sigmoid(d_real.detach()), torch.sigmoid(d_fake.detach())
+        g_real = (x_real.detach() if d is bowl else w).pow(2).sum(-1) * torch.ones(n_real)
+        g_fake = (x_fake.detach() if d is bowl else w).pow(2).sum(-1) * torch.ones(n_fake)
+        wrong = {  # common slips, each with the value it would give here
+            "the weights are swapped: real samples get (1 - D)^2, fakes D^2 (a real sample costs "
+            "nothing once D is sure it is real).": (s_real ** 2 * g_real).mean() + ((1 - s_fake) ** 2 * g_fake).mean(),
+            "the weights are not squared: use (1 - D)^2 and D^2.": ((1 - s_real) * g_real).mean() + (s_fake * g_fake).mean(),
+            "the gradient norms are not squared: use |grad l|^2.":
+                ((1 - s_real) ** 2 * g_real.sqrt()).mean() + (s_fake ** 2 * g_fake.sqrt()).mean(),
+            "it takes the gradient of D = sigmoid(l) instead of the logit l: differentiate the logits.":
+                ((1 - s_real) ** 2 * (s_real * (1 - s_real)) ** 2 * g_real).mean()
+                + (s_fake ** 2 * (s_fake * (1 - s_fake)) ** 2 * g_fake).mean(),
+            "it averages over the real and fake samples together: take the mean of each batch, then add them.":
+                torch.cat([(1 - s_real) ** 2 * g_real, s_fake ** 2 * g_fake]).mean(),
+        }
+        hint = next((h for h, v in wrong.items() if math.isclose(got.item(), v.item(), rel_tol=1e-4)), None)
+        problems.append(f"for {what} it gives {got.item():.5f}, expected {expected:.5f}. "
+                        + (f"It looks as if {hint}" if hint else ""))
+        break
+    return _report("JS regularizer", problems)

@@ -126,11 +126,13 @@ def js_regularizer(d_real, x_real, d_fake, x_fake):
     return real.mean() + fake.mean()
 
 
-def r1_penalty(d_real, x_real, gamma=10.0):
-    r"""R1 (Mescheder et al. 2018) on the real data only, with the paper's factor 1/2:
+def r1_regularizer(d_real, x_real, d_fake=None, x_fake=None):
+    r"""The R1 penalty of Mescheder et al. 2018, on the real data only, in the regularizers' interface:
 
-    .. math:: R_1 = \tfrac{\gamma}{2}\, \mathbb{E}_{x \sim P}\big[\|\nabla_x l(x)\|^2\big]
+    .. math:: \Omega_{R_1} = \mathbb{E}_{x \sim P}\big[\|\nabla_x l(x)\|^2\big],
 
-    (The authors' code omits the 1/2; here it is kept as in the paper.)
+    so that the loop's :math:`\tfrac{\gamma}{2}\Omega_{R_1}` is the paper's
+    :math:`R_1 = \tfrac{\gamma}{2}\mathbb{E}_P\|\nabla D\|^2` (the authors' code omits the 1/2,
+    i.e. its ``reg_param`` is our :math:`\gamma / 2`). The fake batch is ignored.
     """
-    return gamma / 2 * input_gradient_norm2(d_real, x_real).mean()
+    return input_gradient_norm2(d_real, x_real).mean()

@@ -5,6 +5,8 @@ import math
 import torch
 from torch import nn
 
+from .losses import input_gradient_norm2
+
 OUTPUTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": nn.Identity}
 
 
@@ -55,6 +57,51 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x):
         _check_input(x, self.in_shape, type(self).__name__)
         return self.net(x.flatten(1)).squeeze(1)
+
+
+class MLPEnsemble(nn.Module):
+    """``copies`` independent MLPs of the same ``sizes`` (e.g. several seeds of one GAN), run at once.
+
+    A batch of ``copies * N`` rows is read as ``copies`` consecutive chunks of N: chunk k goes
+    through copy k only, with its weights stacked beside the others' and batched matrix
+    products (``torch.baddbmm``) doing all copies in one call. Each row's output depends on
+    that row alone, so per-sample input gradients (and penalties on them) are those of its
+    own copy, and a loss averaged over all rows trains every copy on its own chunk (with its
+    gradient scaled by 1 / copies, which Adam's update does not see). ``squeeze=True`` returns
+    shape (copies * N,), one logit per row, as a discriminator does.
+    """
+
+    def __init__(self, copies, sizes, slope=0.2, squeeze=False):
+        super().__init__()
+        self.copies, self.slope, self.squeeze = copies, slope, squeeze
+        self.in_features = self.z_dim = sizes[0]  # z_dim: read by the training loop for a generator
+        layers = [[m for m in mlp(sizes, slope) if isinstance(m, nn.Linear)] for _ in range(copies)]
+        self.weights = nn.ParameterList(torch.stack([c[j].weight.detach().T for c in layers])
+                                        for j in range(len(sizes) - 1))  # (copies, in, out)
+        self.biases = nn.ParameterList(torch.stack([c[j].bias.detach()[None] for c in layers])
+                                       for j in range(len(sizes) - 1))  # (copies, 1, out)
+
+    def forward(self, x):
+        if x.dim() != 2 or x.shape[1] != self.in_features or len(x) % self.copies:
+            raise ValueError(f"{type(self).__name__} expects input of shape ({self.copies} * N, {self.in_features}), "
+                             f"got {tuple(x.shape)}")
+        h = x.view(self.copies, -1, self.in_features)
+        for j, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if j < len(self.weights) - 1:
+                h = nn.functional.leaky_relu(h, self.slope)
+        h = h.reshape(len(x), -1)
+        return h.squeeze(1) if self.squeeze else h
+
+    def copy(self, k):
+        """Copy k as an ordinary ``nn.Sequential`` of linear layers and leaky ReLUs (same weights)."""
+        sizes = [self.in_features] + [w.shape[2] for w in self.weights]
+        net = mlp(sizes, self.slope)
+        with torch.no_grad():
+            for layer, w, b in zip([m for m in net if isinstance(m, nn.Linear)], self.weights, self.biases):
+                layer.weight.copy_(w[k].T)
+                layer.bias.copy_(b[k, 0])
+        return net
 
 
 def dcgan_init(module):
@@ -205,3 +252,33 @@ class QNetwork(nn.Module):
 
     def q(self, x):
         return self.body.q(x)
+
+
+class JSRegularized(nn.Module):
+    r"""Any discriminator, wrapped so that it also returns Roth et al.'s per-sample penalty: the
+    PyTorch counterpart of the Keras seed's ``Regularizer`` layer, for training loops of your own.
+
+    ``wrapped(x)`` is the plain discriminator (for the generator step). ``wrapped(x, target)``,
+    with target 1 for real and 0 for generated samples, returns ``(logits, penalties)``, where
+
+    .. math:: \text{penalties}_i = (\sigma(l_i) - \text{target})^2\, \|\nabla_x l(x_i)\|^2,
+
+    so that ``penalties.mean()`` of the real batch plus that of the fake batch is
+    :func:`regan_tutorial.losses.js_regularizer`, and the discriminator loss adds
+    :math:`\tfrac{\gamma}{2}` times it. The Keras layer returned :math:`\sigma(l)`; this returns the
+    logits, which the course's losses take (they stay finite where :math:`\log \sigma(l)` does not).
+    """
+
+    def __init__(self, discriminator):
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, x, target=None):
+        if target is None:
+            return self.discriminator(x)
+        if target not in (0, 1):
+            raise ValueError(f"target must be 1 (real samples) or 0 (generated samples), got {target!r}")
+        if not x.requires_grad:  # e.g. a real batch, or fakes made under no_grad: differentiate w.r.t. a copy
+            x = x.detach().requires_grad_(True)
+        logits = self.discriminator(x)
+        return logits, (torch.sigmoid(logits) - target).pow(2) * input_gradient_norm2(logits, x)

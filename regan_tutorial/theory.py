@@ -92,3 +92,23 @@ def parallel_lines(theta, n, rng):
     """Arjovsky et al. 2017, Example 1: samples of (0, U[0, 1]) and of (theta, U[0, 1])."""
     y0, y1 = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
     return np.stack([np.zeros(n), y0], 1), np.stack([np.full(n, float(theta)), y1], 1)
+
+
+def value_from_logit(logit, p_data, p_g, dx):
+    r""":math:`V(D, G)` of Eq. 3 for :math:`D = \sigma(l)`, from the logit :math:`l` on the grid, with
+    :math:`\log \sigma(l) = -\log(1 + e^{-l})` computed stably (no log of a rounded-off 0)."""
+    logit = np.asarray(logit, float)
+    return float(np.sum(-np.asarray(p_data) * np.logaddexp(0, -logit) - np.asarray(p_g) * np.logaddexp(0, logit)) * dx)
+
+
+def js_regularizer_density(logit, p_data, p_g, dx):
+    r"""Roth et al.'s regularizer for densities on a 1D grid:
+
+    .. math:: \Omega = \int \big[p_{data}(x) (1 - \sigma(l(x)))^2 + p_g(x)\, \sigma(l(x))^2\big]\, l'(x)^2\, dx,
+
+    with :math:`l'` by finite differences (``np.gradient``).
+    """
+    logit = np.asarray(logit, float)
+    d = 1 / (1 + np.exp(-logit))
+    weight = np.asarray(p_data) * (1 - d) ** 2 + np.asarray(p_g) * d ** 2
+    return float(np.sum(weight * np.gradient(logit, dx) ** 2) * dx)

@@ -87,7 +87,8 @@ def _check_finite(step, **losses):
 
 def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1,
-          prior="normal", labels=None, classifier=None, penalty=None, clip=None, info_loss=None, snapshot=None,
+          prior="normal", labels=None, classifier=None, penalty=None, regularizer=None, gamma=None, clip=None,
+          info_loss=None, snapshot=None,
           snapshot_every=None, checkpoint=None, checkpoint_every=None, seed=0, progress=True,
           max_seconds=None):
     """Train ``generator`` against ``discriminator`` on the real samples ``data`` (a tensor on the device).
@@ -95,7 +96,11 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
     Each step: ``d_steps`` discriminator updates on fresh real and fake
     batches, then one generator update (Goodfellow et al. 2014, Algorithm 1).
     ``penalty(discriminator, x_real, x_fake)``, if given, is added to each
-    discriminator loss (e.g. WGAN-GP's gradient penalty); ``clip`` clamps the
+    discriminator loss (e.g. WGAN-GP's gradient penalty).
+    ``regularizer(d_real, x_real, d_fake, x_fake)`` (e.g. ``losses.js_regularizer``) is a
+    penalty on the logits the step already computed, with the inputs marked as requiring
+    gradients; the loop adds ``gamma / 2`` times it, ``gamma`` a number or a function of the
+    0-based step t (e.g. :class:`AnnealedGamma`). ``clip`` clamps the
     discriminator's weights to [-clip, clip] after each of its updates (WGAN).
     With ``labels`` (one per sample of ``data``) the GAN is conditional: each
     batch carries the labels of its real samples, and the loop calls
@@ -116,6 +121,9 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
     Returns a :class:`History`.
     """
     device = data.device
+    if regularizer is not None and gamma is None:
+        raise ValueError("a regularizer needs its weight: pass gamma= (a number, or e.g. AnnealedGamma(2.0, steps))")
+    weight = gamma if callable(gamma) else (lambda t: gamma)
     rng = torch.Generator().manual_seed(seed)
     history, start = History(), 0
     if checkpoint and Path(checkpoint).exists():
@@ -153,8 +161,13 @@ def train(generator, discriminator, data, *, steps, batch_size, g_opt, d_opt,
             x_real, z, y = batch()
             with torch.no_grad():
                 x_fake = G(z, y)
-            loss_d = d_loss(D(x_real, y), D(x_fake, y))
+            if regularizer:  # the penalty differentiates the logits w.r.t. the inputs
+                x_real, x_fake = x_real.requires_grad_(True), x_fake.requires_grad_(True)
+            d_real, d_fake = D(x_real, y), D(x_fake, y)
+            loss_d = d_loss(d_real, d_fake)
             extra = penalty(discriminator, x_real, x_fake) if penalty else torch.zeros((), device=device)
+            if regularizer:
+                extra = extra + weight(step - 1) / 2 * regularizer(d_real, x_real, d_fake, x_fake)
             if info_loss:
                 extra = extra + info_loss(x_fake, z)
             extra = extra + label_loss(x_real, y)
@@ -307,6 +320,58 @@ def train_toy_gan(mixture, *, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0
     with torch.no_grad():
         samples = generator(torch.randn(n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1)))
     return ToyRun(generator, discriminator, history, mode_coverage(samples, mixture.centres, mixture.std))
+
+
+def discriminator_step_seconds(discriminator, x_real, x_fake, regularizer=None, gamma=2.0, repeats=20, warmup=3):
+    """Mean wall time of one discriminator update (forward, loss, backward, Adam step) on fixed batches,
+    plain or with ``regularizer`` weighted by ``gamma / 2`` as in :func:`train` (for the cost of a penalty)."""
+    opt = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
+    sync = torch.cuda.synchronize if x_real.is_cuda else (lambda: None)
+
+    def step():
+        xr, xf = (x.detach().clone().requires_grad_(regularizer is not None) for x in (x_real, x_fake))
+        d_real, d_fake = discriminator(xr), discriminator(xf)
+        loss = discriminator_loss(d_real, d_fake)
+        if regularizer is not None:
+            loss = loss + gamma / 2 * regularizer(d_real, xr, d_fake, xf)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    sync()
+    tic = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    sync()
+    return (time.perf_counter() - tic) / repeats
+
+
+def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999), width=64,
+                   z_dim=2, batch_size=128, regularizer=None, gamma=None, n_eval=2500, progress=True):
+    """Train ``copies`` independent 2D GANs at once, for a study over seeds: G and D are
+    :class:`~regan_tutorial.nets.MLPEnsemble` s, each copy with its own initial weights, its own
+    ``batch_size`` real samples and noise per step, and its own Adam state (Adam's update does not see
+    the 1 / copies that averaging over copies puts on each gradient). ``regularizer`` and ``gamma``
+    are those of :func:`train`. Returns a :class:`ToyRun` whose ``coverage`` is a list, one per copy.
+    """
+    from .metrics import mode_coverage
+    from .nets import MLPEnsemble
+
+    torch.manual_seed(seed)
+    generator = MLPEnsemble(copies, [z_dim, width, width, 2])
+    discriminator = MLPEnsemble(copies, [2, width, width, 1], squeeze=True)
+    data = mixture.sample(100_000, torch.Generator().manual_seed(seed))
+    history = train(
+        generator, discriminator, data, steps=steps, batch_size=copies * batch_size, seed=seed, progress=progress,
+        g_opt=torch.optim.Adam(generator.parameters(), g_lr, betas=betas),
+        d_opt=torch.optim.Adam(discriminator.parameters(), d_lr, betas=betas), regularizer=regularizer, gamma=gamma)
+    with torch.no_grad():
+        z = torch.randn(copies * n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1))
+        samples = generator(z).view(copies, n_eval, 2)
+    coverage = [mode_coverage(s, mixture.centres, mixture.std) for s in samples]
+    return ToyRun(generator, discriminator, history, coverage)
 
 
 class AnnealedGamma:

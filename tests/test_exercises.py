@@ -64,3 +64,27 @@ def test_categorical_info_loss_checker(capsys):
     assert not exercises.check_categorical_info_loss(F.nll_loss)
     out = capsys.readouterr().out
     assert "sign is flipped" in out and "log_softmax" in out
+
+
+def test_js_regularizer_checker_accepts_the_package_and_names_common_slips(capsys):
+    import torch
+
+    from regan_tutorial.losses import input_gradient_norm2, js_regularizer
+
+    assert exercises.check_js_regularizer(js_regularizer)
+
+    def swapped(d_real, x_real, d_fake, x_fake):
+        return (torch.sigmoid(d_real) ** 2 * input_gradient_norm2(d_real, x_real)).mean() + \
+            ((1 - torch.sigmoid(d_fake)) ** 2 * input_gradient_norm2(d_fake, x_fake)).mean()
+
+    def pooled(d_real, x_real, d_fake, x_fake):
+        return torch.cat([(1 - torch.sigmoid(d_real)) ** 2 * input_gradient_norm2(d_real, x_real),
+                          torch.sigmoid(d_fake) ** 2 * input_gradient_norm2(d_fake, x_fake)]).mean()
+
+    def detached(d_real, x_real, d_fake, x_fake):
+        return js_regularizer(d_real, x_real, d_fake, x_fake).detach()
+
+    capsys.readouterr()
+    for fn, words in ((swapped, "weights are swapped"), (pooled, "mean of each batch"), (detached, "create_graph=True")):
+        assert not exercises.check_js_regularizer(fn)
+        assert words in capsys.readouterr().out

@@ -61,3 +61,31 @@ def test_bad_inputs_are_refused():
         theory.value_function(np.array([1.5]), [1.0], [1.0], 1.0)
     with pytest.raises(ValueError, match="non-negative"):
         theory.jsd([-1.0], [1.0], 1.0)
+
+
+def test_instance_noise_changes_the_objective_by_minus_gamma_over_two_times_the_js_regularizer():
+    """Roth et al.'s expansion, on densities: for the optimal logit, (F_gamma - F) / (gamma / 2) -> -Omega,
+    with an error that shrinks in proportion to gamma."""
+    x = np.linspace(-12, 12, 24001)
+    dx = x[1] - x[0]
+    p_means, p_stds, q_means, q_stds = [-1.5, 1.0], np.array([0.5, 0.7]), [0.5], np.array([1.0])
+    p, q = theory.gaussian_mixture(x, p_means, p_stds), theory.gaussian_mixture(x, q_means, q_stds)
+    logit = np.log(p) - np.log(q)
+    F = theory.value_from_logit(logit, p, q, dx)
+    assert F == pytest.approx(theory.virtual_training_criterion(p, q, dx), abs=1e-10)
+    omega = theory.js_regularizer_density(logit, p, q, dx)
+    errors = []
+    for gamma in (0.03, 0.01, 0.003):
+        p_noisy = theory.gaussian_mixture(x, p_means, np.sqrt(p_stds ** 2 + gamma))
+        q_noisy = theory.gaussian_mixture(x, q_means, np.sqrt(q_stds ** 2 + gamma))
+        errors.append((theory.value_from_logit(logit, p_noisy, q_noisy, dx) - F) / (gamma / 2) + omega)
+    assert abs(errors[-1]) < 0.01 * omega
+    assert errors[0] / errors[1] == pytest.approx(3, rel=0.1) and errors[1] / errors[2] == pytest.approx(10 / 3, rel=0.1)
+
+
+def test_js_regularizer_density_of_a_linear_logit_is_the_weighted_mass():
+    x = np.linspace(-10, 10, 20001)
+    dx = x[1] - x[0]
+    p, q = theory.gaussian_mixture(x, [0.0], [1.0]), theory.gaussian_mixture(x, [1.0], [1.0])
+    logit = np.log(p) - np.log(q)  # = 0.5 - x: slope -1, so Omega = integral of p q / (p + q)
+    assert theory.js_regularizer_density(logit, p, q, dx) == pytest.approx(np.sum(p * q / (p + q)) * dx, rel=1e-6)
