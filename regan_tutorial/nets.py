@@ -67,7 +67,8 @@ class MLPEnsemble(nn.Module):
     products (``torch.baddbmm``) doing all copies in one call. Each row's output depends on
     that row alone, so per-sample input gradients (and penalties on them) are those of its
     own copy, and a loss averaged over all rows trains every copy on its own chunk (with its
-    gradient scaled by 1 / copies, which Adam's update does not see). ``squeeze=True`` returns
+    gradient scaled by 1 / copies, which Adam's update all but ignores: it
+    is scale-free but for its tiny eps). ``squeeze=True`` returns
     shape (copies * N,), one logit per row, as a discriminator does.
     """
 

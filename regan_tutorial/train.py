@@ -352,9 +352,10 @@ def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, beta
                    z_dim=2, batch_size=128, regularizer=None, gamma=None, n_eval=2500, progress=True):
     """Train ``copies`` independent 2D GANs at once, for a study over seeds: G and D are
     :class:`~regan_tutorial.nets.MLPEnsemble` s, each copy with its own initial weights, its own
-    ``batch_size`` real samples and noise per step, and its own Adam state (Adam's update does not see
-    the 1 / copies that averaging over copies puts on each gradient). ``regularizer`` and ``gamma``
-    are those of :func:`train`. Returns a :class:`ToyRun` whose ``coverage`` is a list, one per copy.
+    ``batch_size`` real samples and noise per step, and its own Adam state (Adam's update is
+    scale-free but for its tiny eps, so the 1 / copies that averaging over copies puts on each
+    gradient hardly matters). ``regularizer`` and ``gamma`` are those of :func:`train`.
+    Returns a :class:`ToyRun` whose ``coverage`` is a list, one per copy.
     """
     from .metrics import mode_coverage
     from .nets import MLPEnsemble
