@@ -67,9 +67,9 @@ class MLPEnsemble(nn.Module):
     products (``torch.baddbmm``) doing all copies in one call. Each row's output depends on
     that row alone, so per-sample input gradients (and penalties on them) are those of its
     own copy, and a loss averaged over all rows trains every copy on its own chunk (with its
-    gradient scaled by 1 / copies, which Adam's update all but ignores: it
-    is scale-free but for its tiny eps). ``squeeze=True`` returns
-    shape (copies * N,), one logit per row, as a discriminator does.
+    gradient scaled by 1 / copies, which Adam's update all but ignores: it is scale-free but for
+    its tiny eps). ``squeeze=True`` returns shape (copies * N,), one logit per row, as a
+    discriminator does.
     """
 
     def __init__(self, copies, sizes, slope=0.2, squeeze=False):
