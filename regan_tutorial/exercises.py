@@ -28,6 +28,15 @@ def _call(fn, *args):
         return None, f"it raised {type(err).__name__}: {err}"
 
 
+def _not_a_scalar(got, err, what):
+    """What is wrong with a result that should be a scalar tensor (an exception, another shape), or None."""
+    if err:
+        return f"for {what}, {err}"
+    if not torch.is_tensor(got) or got.dim() != 0:
+        return "it should return a scalar tensor (the mean over the batch), so that .backward() works."
+    return None
+
+
 def _grid():
     x = np.linspace(-8, 8, 4001)
     return x, x[1] - x[0]
@@ -195,11 +204,9 @@ def check_gradient_penalty(fn):
     ]
     for critic, xr, xf, expected, tol, what in checks:
         got, err = _call(fn, critic, xr, xf)
-        if err:
-            problems.append(f"for {what}, {err}")
-            break
-        if not torch.is_tensor(got) or got.dim() != 0:
-            problems.append("it should return a scalar tensor.")
+        problem = _not_a_scalar(got, err, what)
+        if problem:
+            problems.append(problem)
             break
         value = got.item()
         if abs(value - expected) > tol * max(1.0, expected):
@@ -261,11 +268,9 @@ def check_js_regularizer(fn):
         d_real, d_fake = d(x_real), d(x_fake)
         expected = js_regularizer(d_real, x_real, d_fake, x_fake).item()
         got, err = _call(fn, d_real, x_real, d_fake, x_fake)
-        if err:
-            problems.append(f"for {what}, {err}")
-            break
-        if not torch.is_tensor(got) or got.dim() != 0:
-            problems.append("it should return a scalar tensor (the mean over each batch).")
+        problem = _not_a_scalar(got, err, what)
+        if problem:
+            problems.append(problem)
             break
         if not got.requires_grad:
             problems.append("its result has no gradient to back-propagate to D's weights: "

@@ -94,16 +94,6 @@ class MLPEnsemble(nn.Module):
         h = h.reshape(len(x), -1)
         return h.squeeze(1) if self.squeeze else h
 
-    def copy(self, k):
-        """Copy k as an ordinary ``nn.Sequential`` of linear layers and leaky ReLUs (same weights)."""
-        sizes = [self.in_features] + [w.shape[2] for w in self.weights]
-        net = mlp(sizes, self.slope)
-        with torch.no_grad():
-            for layer, w, b in zip([m for m in net if isinstance(m, nn.Linear)], self.weights, self.biases):
-                layer.weight.copy_(w[k].T)
-                layer.bias.copy_(b[k, 0])
-        return net
-
 
 def dcgan_init(module):
     """Weights N(0, 0.02), batch-norm scales N(1, 0.02), biases 0 (Radford et al. 2015, Sec. 4)."""

@@ -10,25 +10,23 @@ import pytest
 
 from test_book import CHAPTERS
 
-MODULES = ["losses", "nets", "train", "metrics", "theory", "plots", "exercises", "data"]
+MODULES = {m: importlib.import_module(f"regan_tutorial.{m}")
+           for m in ("losses", "nets", "train", "metrics", "theory", "plots", "exercises", "data")}
+# the names a chapter uses: the modules (``losses.js_regularizer``), and functions and classes imported
+# from them (``train``, ``MLPGenerator``), which take precedence, as ``from regan_tutorial.train import train`` does
+NAMES = dict(MODULES)
+for module in MODULES.values():
+    NAMES.update({k: v for k, v in vars(module).items() if str(getattr(v, "__module__", "")).startswith("regan_tutorial")})
 SHOWN = re.compile(r"inspect\.getsource\(([A-Za-z_][\w.]*)\)")
 
 
 def resolve(name):
     """``losses.js_regularizer``, ``nets.JSRegularized.forward`` or a bare name such as ``train``."""
     head, *rest = name.split(".")
-    candidates = [importlib.import_module(f"regan_tutorial.{head}")] if head in MODULES else []
-    candidates += [importlib.import_module(f"regan_tutorial.{m}") for m in MODULES]
-    for obj in candidates:
-        path = rest if head in MODULES and obj.__name__.endswith(head) else [head, *rest]
-        try:
-            for part in path:
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        if callable(obj):
-            return obj
-    return None
+    obj = NAMES.get(head)
+    for part in rest:
+        obj = getattr(obj, part, None)
+    return obj if callable(obj) else None
 
 
 def shown_sources():
