@@ -10,7 +10,7 @@ import torch
 import regan_tutorial as rt
 from regan_tutorial.losses import js_regularizer
 from regan_tutorial.nets import DCGANDiscriminator
-from regan_tutorial.train import discriminator_step_seconds
+from regan_tutorial.studies import discriminator_step_seconds
 
 
 def main():

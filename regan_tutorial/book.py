@@ -22,12 +22,34 @@ from . import __version__
 SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution\}.*?^\1[ \t]*$\n?", re.S | re.M)
 
 
+class UsageError(ValueError):
+    """A command line that names something it cannot work on; the message says what."""
+
+
 def notebooks(paths):
     """The .ipynb files named, or found below the folders named, in a stable order."""
     found = []
     for path in map(Path, paths):
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+        if path.is_file() and path.suffix != ".ipynb":
+            raise UsageError(f"{path}: not a notebook (.ipynb)")
         found += sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
-    return [p for p in found if ".ipynb_checkpoints" not in p.parts]
+    found = [p for p in found if ".ipynb_checkpoints" not in p.parts]
+    if not found:
+        raise UsageError(f"no notebooks in {', '.join(map(str, paths))}")
+    return found
+
+
+def check_target(source, target, force=False):
+    """Refuse to write copies over their sources: a target that is the source, lies inside it,
+    or is a folder with files in it (unless ``force``)."""
+    source, target = Path(source).resolve(), Path(target).resolve()
+    if target == source or (source.is_dir() and source in target.parents):
+        raise UsageError(f"the target {target} is the source or lies inside it: the copies would overwrite "
+                         "or mix with the originals; name a folder outside it")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise UsageError(f"the target {target} is not empty; name an empty or new folder, or pass --force")
 
 
 def execute(path, profile="book", timeout=3600):
@@ -76,14 +98,21 @@ def main(argv=None):
     strip = sub.add_parser("strip-solutions", help="write copies of the notebooks without solutions")
     strip.add_argument("source")
     strip.add_argument("target")
+    strip.add_argument("--force", action="store_true", help="write into a target folder that is not empty")
     args = parser.parse_args(argv)
+    try:
+        if args.command == "strip-solutions":
+            check_target(args.source, args.target, args.force)
+        found = notebooks(args.paths if args.command == "execute" else [args.source])
+    except UsageError as err:
+        parser.error(str(err))
     if args.command == "execute":
-        for path in notebooks(args.paths):
+        for path in found:
             print(f"executing {path} (profile {args.profile}) ...", flush=True)
             print(f"  done in {execute(path, args.profile):.0f} s", flush=True)
     else:
         source = Path(args.source)
-        for path in notebooks([source]):
+        for path in found:
             target = Path(args.target) / (path.relative_to(source) if source.is_dir() else path.name)
             strip_solutions(path, target)
             print(f"wrote {target}")

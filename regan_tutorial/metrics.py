@@ -130,10 +130,11 @@ class SampleQuality:
     fid: float
     confident: float
     histogram: list
+    unsure: int
 
     def __str__(self):
-        return (f"Frechet distance {self.fid:.2f}, {100 * self.confident:.1f}% confidently classified, "
-                f"digits {self.histogram}")
+        return (f"Frechet distance {self.fid:.0f}, {100 * self.confident:.1f}% confidently classified; "
+                f"confident digits 0-9: {self.histogram}, {self.unsure} unsure")
 
 
 class _Features(nn.Module):
@@ -150,7 +151,9 @@ class _Features(nn.Module):
 @torch.no_grad()
 def sample_quality(fake, real, classifier, threshold=0.9):
     """Fréchet distance between ``fake`` and ``real`` in the classifier's feature space, the fraction of
-    ``fake`` images it labels with probability > ``threshold``, and the histogram of their predicted digits.
+    ``fake`` images it labels with probability > ``threshold``, the histogram of the digits of those
+    confident samples, and the number of the others (unsure: for noise the classifier's argmax is an
+    artefact, so unsure samples are not counted as any digit).
 
     Uses torchmetrics' Fréchet distance with the classifier as a custom feature extractor
     (the FID of Heusel et al. 2017, with a digit classifier in place of Inception).
@@ -161,30 +164,24 @@ def sample_quality(fake, real, classifier, threshold=0.9):
     _check_images(real)
     if not torch.isfinite(fake).all():
         raise ValueError("generated images contain nan or inf")
+    if fake.min() > -0.1 and real.min() < -0.9:  # background -1 in real digits, none below -0.1 in fakes
+        raise ValueError(f"generated images lie in [{fake.min().item():.2g}, {fake.max().item():.2g}] but real ones "
+                         "in [-1, 1]: scale [0, 1] images with 2 * x - 1")
     fid = FrechetInceptionDistance(feature=_Features(classifier)).to(fake.device)
     for images, is_real in ((real, True), (fake, False)):
         for i in range(0, len(images), 1000):
             fid.update(images[i:i + 1000], real=is_real)
     probs = torch.cat([F.softmax(classifier(fake[i:i + 1000]), 1) for i in range(0, len(fake), 1000)])
-    confident = (probs.max(1).values > threshold).float().mean().item()
-    histogram = torch.bincount(probs.argmax(1), minlength=10).tolist()
-    return SampleQuality(fid.compute().item(), confident, histogram)
+    sure = probs.max(1).values > threshold
+    histogram = torch.bincount(probs.argmax(1)[sure], minlength=10).tolist()
+    return SampleQuality(fid.compute().item(), sure.float().mean().item(), histogram, int((~sure).sum()))
 
 
-def main():
-    """Reproduce the shipped classifier: train on the training split, report held-out accuracy, save."""
-    from .data import load_mnist
-
-    train, held_out = load_mnist(train=True), load_mnist(train=False)
-    model = train_classifier(train)
-    print(f"held-out accuracy: {accuracy(model, held_out):.4f}")
-    WEIGHTS.parent.mkdir(exist_ok=True)
-    torch.save(model.state_dict(), WEIGHTS)
-    print(f"saved {WEIGHTS} ({WEIGHTS.stat().st_size / 1024:.0f} KiB)")
-
-
-if __name__ == "__main__":
-    main()
+def noise_quality(real, classifier, n=1000, seed=0):
+    """:func:`sample_quality` of ``n`` images of uniform noise in [-1, 1]: the Fréchet distance's
+    ceiling for this real set, to read other distances against."""
+    noise = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return sample_quality(noise.to(real.device), real, classifier)
 
 
 @torch.no_grad()
@@ -207,3 +204,31 @@ def code_assignment(classifier, images, codes, n_codes=10):
     counts.index_put_((torch.as_tensor(codes).cpu(), digits), torch.ones(len(digits)), accumulate=True)
     rows, cols = linear_sum_assignment(-counts.numpy())
     return cols.tolist(), counts[rows, cols].sum().item() / len(digits)
+
+
+def main(argv=None):
+    """Reproduce the shipped classifier: train on the training split, report held-out accuracy, save
+    to ``--out`` (default ``digit_classifier.pt`` here; an existing file is kept unless ``--force``)."""
+    import argparse
+
+    from .data import load_mnist
+
+    parser = argparse.ArgumentParser(prog="python -m regan_tutorial.metrics", description=main.__doc__)
+    parser.add_argument("--out", type=Path, default=Path("digit_classifier.pt"),
+                        help=f"where to save the weights (the package ships {WEIGHTS})")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps (3000 made the shipped weights)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    args = parser.parse_args(argv)
+    if args.out.exists() and not args.force:
+        parser.error(f"{args.out} exists; pass --force to overwrite it, or another --out")
+    train, held_out = load_mnist(train=True), load_mnist(train=False)
+    model = train_classifier(train, steps=args.steps)
+    print(f"held-out accuracy: {accuracy(model, held_out):.4f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), args.out)
+    print(f"saved {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

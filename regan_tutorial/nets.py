@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from .losses import input_gradient_norm2
+from .losses import input_gradient_norm2, per_sample
 
 OUTPUTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": nn.Identity}
 
@@ -250,7 +250,8 @@ class JSRegularized(nn.Module):
     PyTorch counterpart of the Keras seed's ``Regularizer`` layer, for training loops of your own.
 
     ``wrapped(x)`` is the plain discriminator (for the generator step). ``wrapped(x, target)``,
-    with target 1 for real and 0 for generated samples, returns ``(logits, penalties)``, where
+    with target 1 for real and 0 for generated samples, returns ``(logits, penalties)``: the
+    logits as the discriminator returns them and the penalties of shape (N,), where
 
     .. math:: \text{penalties}_i = (\sigma(l_i) - \text{target})^2\, \|\nabla_x l(x_i)\|^2,
 
@@ -272,4 +273,5 @@ class JSRegularized(nn.Module):
         if not x.requires_grad:  # e.g. a real batch, or fakes made under no_grad: differentiate w.r.t. a copy
             x = x.detach().requires_grad_(True)
         logits = self.discriminator(x)
-        return logits, (torch.sigmoid(logits) - target).pow(2) * input_gradient_norm2(logits, x)
+        flat = per_sample(logits, len(x))  # penalties (N,) whether D returns (N,) or (N, 1)
+        return logits, (torch.sigmoid(flat) - target).pow(2) * input_gradient_norm2(flat, x)

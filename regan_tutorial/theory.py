@@ -34,10 +34,20 @@ def optimal_discriminator(p_data, p_g):
 
 
 def value_function(d, p_data, p_g, dx):
-    r""":math:`V(D, G) = \int p_{data}(x) \log D(x) + p_g(x) \log(1 - D(x))\,dx` (Eq. 3)."""
+    r""":math:`V(D, G) = \int p_{data}(x) \log D(x) + p_g(x) \log(1 - D(x))\,dx` (Eq. 3).
+
+    From probabilities: where :math:`p_g / p_{data} < 10^{-16}`, :math:`D^*` rounds to 1 and
+    :math:`\log(1 - D)` to :math:`-\infty`. For :math:`V(D^*, G)` use
+    :func:`virtual_training_criterion`; for a discriminator given by its logit, :func:`value_from_logit`.
+    """
     d = np.asarray(d, float)
     if np.any((d < 0) | (d > 1)):
         raise ValueError("a discriminator's outputs are probabilities: every d must lie in [0, 1]")
+    p_data, p_g = np.broadcast_arrays(np.asarray(p_data, float), np.asarray(p_g, float))
+    if np.any(((d == 1) & (p_g > 0)) | ((d == 0) & (p_data > 0))):
+        raise ValueError("D is exactly 0 or 1 where the other density is positive, so V = -inf; if D rounded "
+                         "there (e.g. D* where the densities differ by more than 1e16), use "
+                         "virtual_training_criterion(p_data, p_g, dx) or value_from_logit(logit, p_data, p_g, dx)")
     return float(np.sum(_xlogy(p_data, d) + _xlogy(p_g, 1 - d)) * dx)
 
 

@@ -78,4 +78,5 @@ def test_classifier_variant_trains_the_classifier_on_real_labels_and_keeps_d_unc
     h = train(g, d, data, labels=labels, classifier=c, steps=2, batch_size=8, progress=False,
               g_opt=torch.optim.Adam(g.parameters()), d_opt=torch.optim.Adam([*d.parameters(), *c.parameters()]))
     assert any(not torch.equal(a, b) for a, b in zip(before, c.parameters()))
-    assert h.penalty[-1] > 0  # the classifier's cross-entropy on the real batch
+    assert h.d_terms["label"][-1] > 0 and h.g_terms["label"][-1] > 0  # cross-entropy on real and on fakes
+    assert set(h.d_terms) == {"label"}

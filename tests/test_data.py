@@ -5,7 +5,7 @@ import torch
 from torchvision.datasets import MNIST
 
 from regan_tutorial import data
-from regan_tutorial.data import DataError, batches, grid, load_mnist, ring
+from regan_tutorial.data import DataError, grid, load_mnist, ring
 
 
 @pytest.fixture
@@ -68,16 +68,6 @@ def test_idx_header_is_lecuns_format(tmp_path):
     raw = (tmp_path / "x").read_bytes()
     assert struct.unpack(">I", raw[:4])[0] == 0x00000803 and struct.unpack(">3I", raw[4:16]) == (3, 28, 28)
     assert len(raw) == 16 + 3 * 28 * 28
-
-
-def test_batches_cover_an_epoch_once():
-    x = torch.arange(10)
-    seen = torch.cat(list(batches(x, batch_size=3, generator=torch.Generator().manual_seed(0))))
-    assert len(seen) == 9 and len(set(seen.tolist())) == 9
-    xs, ys = next(batches(x, x * 2, batch_size=4))
-    assert torch.equal(ys, xs * 2)
-    with pytest.raises(ValueError, match="different lengths"):
-        next(batches(x, x[:5], batch_size=2))
 
 
 def test_ring_has_eight_distinct_modes_on_the_circle():

@@ -137,7 +137,8 @@ def test_loop_adds_gamma_over_two_times_the_regularizer_with_gamma_annealed_per_
     one = lambda d_real, x_real, d_fake, x_fake: torch.ones(())  # a regularizer worth exactly 1
     h = train(g, d, torch.randn(64, 2), steps=11, batch_size=8, g_opt=torch.optim.SGD(g.parameters(), 0.0),
               d_opt=torch.optim.SGD(d.parameters(), 0.0), regularizer=one, gamma=AnnealedGamma(2.0, 11), progress=False)
-    assert h.penalty == pytest.approx([2.0 / 2 * 0.01 ** (t / 10) for t in range(11)])  # gamma_0 at the first step
+    assert set(h.d_terms) == {"regularizer"} and not h.g_terms
+    assert h.d_terms["regularizer"] == pytest.approx([2.0 / 2 * 0.01 ** (t / 10) for t in range(11)])  # gamma_0 at the first step
     with pytest.raises(ValueError, match="gamma="):
         train(g, d, torch.randn(64, 2), steps=1, batch_size=8, g_opt=torch.optim.SGD(g.parameters(), 0.0),
               d_opt=torch.optim.SGD(d.parameters(), 0.0), regularizer=one, progress=False)

