@@ -59,6 +59,7 @@ def execute(path, profile="book", timeout=3600):
 
     nb = nbformat.read(path, as_version=4)
     os.environ["REGAN_PROFILE"] = profile
+    os.environ["TQDM_DISABLE"] = "1"  # a static page cannot draw a live bar; train() prints a summary line
     tic = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                    resources={"metadata": {"path": str(Path(path).parent)}}).execute()

@@ -164,7 +164,7 @@ def sample_quality(fake, real, classifier, threshold=0.9):
     _check_images(real)
     if not torch.isfinite(fake).all():
         raise ValueError("generated images contain nan or inf")
-    if fake.min() > -0.1 and real.min() < -0.9:  # background -1 in real digits, none below -0.1 in fakes
+    if fake.min() >= 0 and fake.max() > 0.5 and real.min() < -0.9:  # [0, 1] images beside [-1, 1] digits
         raise ValueError(f"generated images lie in [{fake.min().item():.2g}, {fake.max().item():.2g}] but real ones "
                          "in [-1, 1]: scale [0, 1] images with 2 * x - 1")
     fid = FrechetInceptionDistance(feature=_Features(classifier)).to(fake.device)
@@ -204,6 +204,18 @@ def code_assignment(classifier, images, codes, n_codes=10):
     counts.index_put_((torch.as_tensor(codes).cpu(), digits), torch.ones(len(digits)), accumulate=True)
     rows, cols = linear_sum_assignment(-counts.numpy())
     return cols.tolist(), counts[rows, cols].sum().item() / len(digits)
+
+
+@torch.no_grad()
+def nearest_neighbours(images, reference, batch_size=500):
+    """For each image, the Euclidean distance (in pixels, images in [-1, 1]) to its nearest image in
+    ``reference`` and that image's index: a memorisation check, where copies of training images
+    sit far closer to the training set than new real digits do."""
+    _check_images(images)
+    _check_images(reference)
+    flat = reference.flatten(1)
+    found = [torch.cdist(images[i:i + batch_size].flatten(1), flat).min(dim=1) for i in range(0, len(images), batch_size)]
+    return torch.cat([f.values for f in found]), torch.cat([f.indices for f in found])
 
 
 def main(argv=None):

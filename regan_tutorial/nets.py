@@ -47,7 +47,8 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Sample of ``in_shape`` -> one logit; the seeds' tutorial D is ``hidden=(128,), dropout=0.5``."""
+    """Sample of ``in_shape`` -> one logit. Tal Daniel's EE046202 GAN tutorial (Technion) uses
+    ``hidden=(128,), dropout=0.5``."""
 
     def __init__(self, in_shape=(1, 28, 28), hidden=(128,), dropout=0.0, slope=0.2):
         super().__init__()
@@ -247,7 +248,9 @@ class QNetwork(nn.Module):
 
 class JSRegularized(nn.Module):
     r"""Any discriminator, wrapped so that it also returns Roth et al.'s per-sample penalty: the
-    PyTorch counterpart of the Keras seed's ``Regularizer`` layer, for training loops of your own.
+    PyTorch counterpart of the ``Regularizer`` layer of the Keras implementation
+    farahmand-m/regularized-gan ("Regularized GAN", https://github.com/farahmand-m/regularized-gan),
+    for training loops of your own.
 
     ``wrapped(x)`` is the plain discriminator (for the generator step). ``wrapped(x, target)``,
     with target 1 for real and 0 for generated samples, returns ``(logits, penalties)``: the

@@ -8,7 +8,8 @@ from torch import nn
 
 from regan_tutorial import losses, nets
 from regan_tutorial.nets import MLPDiscriminator, MLPGenerator
-from regan_tutorial.train import AnnealedGamma, History, generator_step, train
+from regan_tutorial import train as loop
+from regan_tutorial.train import AnnealedGamma, train
 
 from test_js_regularizer import reference
 
@@ -240,7 +241,7 @@ def test_each_term_is_recorded_under_its_own_name():
 def test_the_generator_step_gives_the_discriminator_no_gradient_and_restores_its_flags():
     g, d, g_opt, d_opt = small_gan()
     d.net[0].weight.requires_grad_(False)  # a user's frozen layer stays frozen
-    generator_step(g, d, g_opt, torch.randn(8, 4), frozen=list(d.parameters()))
+    loop.generator_step(g, d, g_opt, torch.randn(8, 4), frozen=list(d.parameters()))
     assert all(p.grad is None for p in d.parameters())
     assert [p.requires_grad for p in d.parameters()] == [False, True, True, True]
     assert all(p.grad is not None for p in g.parameters())
@@ -256,8 +257,6 @@ def test_training_puts_both_networks_in_training_mode_and_snapshots_in_eval_mode
 
 
 def test_a_time_budget_stops_the_run_and_the_progress_bar_ends_complete(monkeypatch, capsys):
-    import regan_tutorial.train as loop
-
     clock = iter(range(10**6))
     monkeypatch.setattr(loop.time, "perf_counter", lambda: 0.1 * next(clock))  # 0.1 s per call
     h = run(steps=None, max_seconds=1.0, snapshot=lambda g, d: 0, snapshot_every=10**6)
@@ -269,7 +268,7 @@ def test_a_time_budget_stops_the_run_and_the_progress_bar_ends_complete(monkeypa
 
 
 def test_history_state_round_trips_the_named_terms():
-    h = History()
+    h = loop.History()
     h.record(1, 0.5, {"loss": 1.0, "penalty": 2.0}, {"loss": 3.0})
-    copy_ = History(**h.state())
+    copy_ = loop.History(**h.state())
     assert copy_.d_terms == {"penalty": [2.0]} and copy_.g_loss == [3.0]

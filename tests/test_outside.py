@@ -190,3 +190,11 @@ def test_value_function_refuses_a_rounded_off_optimal_discriminator_and_names_th
     with pytest.raises(ValueError, match="virtual_training_criterion"):
         theory.value_function(theory.optimal_discriminator(p, q), p, q, dx)
     assert np.isfinite(theory.virtual_training_criterion(p, q, dx))
+
+
+def test_nearest_neighbours_tell_copies_from_new_digits(mnist):
+    train, held_out = mnist
+    copies = train.images[:50] + 0.01 * torch.randn(50, 1, 28, 28).clamp(-1, 1)
+    d_copies, index = metrics.nearest_neighbours(copies.clamp(-1, 1), train.images)
+    d_new, _ = metrics.nearest_neighbours(held_out.images[:50], train.images)
+    assert index.tolist() == list(range(50)) and d_copies.max() < 1 < d_new.min()
