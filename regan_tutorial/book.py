@@ -8,6 +8,14 @@ the notebook's metadata, so a test can check what produced the stored outputs.
 ``python -m regan_tutorial.book strip-solutions book/ handout/`` writes copies
 for students: every ``{solution}`` block and every cell tagged ``solution``
 removed.
+
+``python -m regan_tutorial.book student book/ handout/`` writes the student edition
+(stubs and checkers in place of solutions); ``grade NOTEBOOK... [--json FILE]``
+grades handed-in notebooks (see :mod:`regan_tutorial.grading`).
+
+``python -m regan_tutorial.book colab book/ colab/`` writes the Colab editions:
+Markdown that Colab renders, code cells and outputs unchanged (see
+:mod:`regan_tutorial.editions`).
 """
 
 import argparse
@@ -89,6 +97,58 @@ def strip_solutions(source, target):
     nbformat.write(nb, target)
 
 
+def toc_files(root="."):
+    """Every page of ``_toc.yml`` (root, parts, chapters, sections) in reading order, as written there."""
+    import yaml
+
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                yield entry["file"]
+            for key in ("chapters", "sections"):
+                yield from walk(entry.get(key, []))
+
+    return [toc["root"], *walk(toc.get("parts", [])), *walk(toc.get("chapters", []))]
+
+
+def chapter_paths(root="."):
+    """The chapters: the notebooks of ``_toc.yml``, in order."""
+    return [Path(root) / f"{f}.ipynb" for f in toc_files(root) if (Path(root) / f"{f}.ipynb").exists()]
+
+
+def chapter_numbers(root="."):
+    """{notebook stem: chapter number} in the order of ``_toc.yml``."""
+    return {path.stem: i for i, path in enumerate(chapter_paths(root), 1)}
+
+
+def write_colab(source, target, root="."):
+    """The Colab edition of the notebook ``source``, written to ``target``."""
+    import nbformat
+    import yaml
+
+    from .editions import book_url, colab_edition, read_bibliography
+
+    config = yaml.safe_load((Path(root) / "_config.yml").read_text())
+    bibliography = read_bibliography(Path(root) / config["bibtex_bibfiles"][0])
+    nb = nbformat.read(source, as_version=4)
+    chapter = chapter_numbers(root).get(Path(source).stem)
+    edition = colab_edition(nb, bibliography, book_url(config["repository"]["url"]), chapter)
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(edition, target)
+
+
+def write_student(source, target):
+    """The student edition of the notebook ``source``, written to ``target``."""
+    import nbformat
+
+    from .editions import student_edition
+
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(student_edition(nbformat.read(source, as_version=4)), target)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m regan_tutorial.book", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,9 +160,23 @@ def main(argv=None):
     strip.add_argument("source")
     strip.add_argument("target")
     strip.add_argument("--force", action="store_true", help="write into a target folder that is not empty")
+    colab = sub.add_parser("colab", help="write the Colab editions (Markdown that Colab renders)")
+    colab.add_argument("source")
+    colab.add_argument("target")
+    colab.add_argument("--force", action="store_true", help="write into a target folder that is not empty")
+    student = sub.add_parser("student", help="write the student edition: stubs and checkers for the solutions")
+    student.add_argument("source")
+    student.add_argument("target")
+    student.add_argument("--force", action="store_true", help="write into a target folder that is not empty")
+    grade = sub.add_parser("grade", help="run handed-in notebooks and report each exercise")
+    grade.add_argument("paths", nargs="+")
+    grade.add_argument("--json", help="also write the reports to this JSON file")
+    grade.add_argument("--timeout", type=int, default=600, help="seconds per cell before a notebook is stopped")
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        return _grade(parser, args)
     try:
-        if args.command == "strip-solutions":
+        if args.command in ("strip-solutions", "colab", "student"):
             check_target(args.source, args.target, args.force)
         found = notebooks(args.paths if args.command == "execute" else [args.source])
     except UsageError as err:
@@ -115,8 +189,27 @@ def main(argv=None):
         source = Path(args.source)
         for path in found:
             target = Path(args.target) / (path.relative_to(source) if source.is_dir() else path.name)
-            strip_solutions(path, target)
+            write = {"strip-solutions": strip_solutions, "colab": write_colab, "student": write_student}[args.command]
+            write(path, target)
             print(f"wrote {target}")
+    return 0
+
+
+def _grade(parser, args):
+    import json
+
+    from .grading import grade, summary
+
+    try:
+        found = notebooks(args.paths)
+    except UsageError as err:
+        parser.error(str(err))
+    reports = []
+    for path in found:
+        reports.append(grade(path, args.timeout))
+        print(summary(reports[-1]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=1))
     return 0
 
 

@@ -194,6 +194,8 @@ def check_discriminator(net):
     """Check a discriminator for 28x28 digits: one finite logit per image, for any batch size."""
     problems = []
     rng = torch.Generator().manual_seed(0)
+    if net is None:
+        return _report("discriminator", ["it is not implemented yet: build your network and pass it in."])
     if not isinstance(net, torch.nn.Module):
         return _report("discriminator", [f"it should be a network (a torch.nn.Module, e.g. nn.Sequential(...)), "
                                          f"got a {type(net).__name__}: an optimiser needs its .parameters()."])
@@ -343,3 +345,46 @@ def check_js_regularizer(fn):
                         + (f"It looks as if {hint}" if hint else ""))
         break
     return _report("JS regularizer", problems)
+
+
+@_never_raises("Keras-style loss")
+def check_keras_style_loss(fn):
+    """Check ``fn(wrapped, x_real, x_fake, gamma)``, the four-output Keras formulation, against
+    L_D + gamma / 2 * Omega for a linear discriminator, whose |grad l|^2 = |w|^2 is known."""
+    import torch.nn.functional as F
+
+    from .nets import JSRegularized
+
+    linear = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, -2.0, 2.0]]))  # |w|^2 = 9
+        linear.bias.fill_(0.5)
+    wrapped = JSRegularized(torch.nn.Sequential(linear, torch.nn.Flatten(0)))  # one logit per sample, (N,)
+    rng = torch.Generator().manual_seed(0)
+    x_real, x_fake = torch.randn(6, 3, generator=rng), 2 * torch.randn(5, 3, generator=rng)
+    with torch.no_grad():
+        l_real, l_fake = linear(x_real).squeeze(1), linear(x_fake).squeeze(1)
+    bce = F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
+    omega = 9 * ((1 - torch.sigmoid(l_real)) ** 2).mean() + 9 * (torch.sigmoid(l_fake) ** 2).mean()
+    omega_squared = 81 * ((1 - torch.sigmoid(l_real)) ** 4).mean() + 81 * (torch.sigmoid(l_fake) ** 4).mean()
+    problems = []
+    for gamma in (2.0, 0.5):
+        got, err = _call(fn, wrapped, x_real, x_fake, gamma)
+        problem = _not_a_scalar(got, err, f"gamma = {gamma}")
+        if problem:
+            problems.append(problem)
+            break
+        value, expected = got.item(), (bce + gamma / 2 * omega).item()
+        if math.isclose(value, expected, rel_tol=1e-5):
+            continue
+        hints = {
+            (bce + gamma * omega).item(): "the penalty outputs carry weight gamma: the loss weights are gamma / 2.",
+            (bce + gamma / 2 * omega_squared).item(): "it squares the penalties (mean squared error): they are "
+                                                      "non-negative already, so the mean absolute error against 0 "
+                                                      "is their mean.",
+            bce.item(): "the penalty outputs are missing, or weighted 0.",
+        }
+        hint = next((h for v, h in hints.items() if math.isclose(value, v, rel_tol=1e-4)), "")
+        problems.append(f"with gamma = {gamma} it gives {value:.5f}, but L_D + gamma/2 * Omega = {expected:.5f}. {hint}")
+        break
+    return _report("Keras-style loss", problems)

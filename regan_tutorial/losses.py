@@ -75,6 +75,34 @@ def generator_loss_wasserstein(d_fake):
     return -per_sample(d_fake, name="d_fake").mean()
 
 
+def discriminator_loss_least_squares(d_real, d_fake):
+    r"""Least-squares GAN (Mao et al. 2017, Eq. 2 with a = 0, b = c = 1), on the raw outputs:
+
+    .. math:: L_D = \tfrac12\,\mathbb{E}_x[(D(x) - 1)^2] + \tfrac12\,\mathbb{E}_z[D(G(z))^2]
+    """
+    d_real, d_fake = per_sample(d_real, name="d_real"), per_sample(d_fake, name="d_fake")
+    return 0.5 * (d_real - 1).pow(2).mean() + 0.5 * d_fake.pow(2).mean()
+
+
+def generator_loss_least_squares(d_fake):
+    r"""Least-squares GAN generator loss: :math:`L_G = \tfrac12\,\mathbb{E}_z[(D(G(z)) - 1)^2]`."""
+    return 0.5 * (per_sample(d_fake, name="d_fake") - 1).pow(2).mean()
+
+
+def discriminator_loss_hinge(d_real, d_fake):
+    r"""Hinge loss (Lim and Ye 2017; Miyato et al. 2018, Eq. 16), on the raw outputs:
+
+    .. math:: L_D = \mathbb{E}_x[\max(0, 1 - D(x))] + \mathbb{E}_z[\max(0, 1 + D(G(z)))]
+    """
+    d_real, d_fake = per_sample(d_real, name="d_real"), per_sample(d_fake, name="d_fake")
+    return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+
+
+def generator_loss_hinge(d_fake):
+    r"""Hinge generator loss: :math:`L_G = -\mathbb{E}_z[D(G(z))]`."""
+    return -per_sample(d_fake, name="d_fake").mean()
+
+
 def input_gradient_norm2(outputs, inputs):
     r"""Per-sample squared norm of the gradient of ``outputs`` (one value per sample) w.r.t. ``inputs``:
     :math:`\|\nabla_x f(x_i)\|^2`, flattened over each sample's dimensions.

@@ -278,3 +278,14 @@ class JSRegularized(nn.Module):
         logits = self.discriminator(x)
         flat = per_sample(logits, len(x))  # penalties (N,) whether D returns (N,) or (N, 1)
         return logits, (torch.sigmoid(flat) - target).pow(2) * input_gradient_norm2(flat, x)
+
+
+def spectral_normalized(module):
+    """Spectral normalization (Miyato et al. 2018) on every linear and convolutional layer of ``module``,
+    in place, e.g. ``spectral_normalized(nets.DCGANDiscriminator(batch_norm=False))`` or a network of
+    your own: each weight is divided by its largest singular value, estimated by one power iteration
+    per forward pass in training mode. This is PyTorch's ``torch.nn.utils.parametrizations.spectral_norm``."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.utils.parametrizations.spectral_norm(layer)
+    return module

@@ -82,18 +82,32 @@ def plot_game(x, p_data, p_g, ax=None):
     return ax
 
 
-def game_widget(x, p_data, mean=2.0, std=1.0):
-    """Sliders for the mean and width of a Gaussian p_g; redraws :func:`plot_game`."""
-    import ipywidgets as w
+def player(frames, draw, figsize=(6, 3.5), dpi=60, interval=250):
+    """A slider that needs no kernel: ``draw(fig, frame)`` renders every frame now, and matplotlib's
+    JavaScript animation player (``to_jshtml``) steps through the pictures in any browser, on the
+    static book page as in Jupyter or Colab. Returns the player as IPython HTML."""
+    from IPython.display import HTML
+    from matplotlib import animation
 
+    frames = list(frames)
+    fig = plt.figure(figsize=figsize, dpi=dpi)
+
+    def update(i):
+        fig.clear()
+        draw(fig, frames[i])
+
+    movie = animation.FuncAnimation(fig, update, frames=len(frames), interval=interval)
+    html = movie.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return HTML(html)
+
+
+def game_player(x, p_data, means, std=1.0):
+    """:func:`plot_game` for a Gaussian p_g of width ``std`` at each of ``means``, as a :func:`player`."""
     from . import theory
 
-    def draw(mean, std):
-        plot_game(x, p_data, theory.gaussian_mixture(x, [mean], [std]))
-        plt.show()
-
-    return w.interact(draw, mean=w.FloatSlider(value=mean, min=-4, max=4, step=0.1, description="p_g mean"),
-                      std=w.FloatSlider(value=std, min=0.2, max=3, step=0.05, description="p_g std"))
+    return player(means, lambda fig, m: plot_game(x, p_data, theory.gaussian_mixture(x, [m], [std]), fig.gca()),
+                  figsize=(9, 3.5))
 
 
 def snapshot_2d(z, lim=3.0, n=80):
@@ -110,23 +124,39 @@ def snapshot_2d(z, lim=3.0, n=80):
     return take
 
 
+def draw_snapshot(ax, step, snap, centres, lim=3.0, label=""):
+    """One GAN Lab style panel: samples over D(x) (red: 'fake', blue: 'real'), mode centres as crosses."""
+    ax.imshow(snap["d"].numpy(), extent=(-lim, lim, -lim, lim), origin="lower", cmap="RdBu",
+              vmin=0, vmax=1, alpha=0.55)
+    ax.scatter(snap["samples"][:, 0], snap["samples"][:, 1], s=1.5, c="k", alpha=0.5)
+    ax.scatter(centres[:, 0], centres[:, 1], s=25, marker="x", c="tab:orange")
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], title=f"{label}step {step}")
+
+
 def plot_snapshots(snapshots, centres, lim=3.0, ncols=5, title=None):
-    """A row of GAN Lab style panels: samples over D(x) (red: 'fake', blue: 'real'), one per snapshot."""
+    """A row of :func:`draw_snapshot` panels, one per ``(step, snapshot)``."""
     nrows = -(-len(snapshots) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows), squeeze=False)
     for ax, (step, snap) in zip(axes.flat, snapshots):
-        n = snap["d"].shape[0]
-        ax.imshow(snap["d"].numpy(), extent=(-lim, lim, -lim, lim), origin="lower", cmap="RdBu",
-                  vmin=0, vmax=1, alpha=0.55)
-        ax.scatter(snap["samples"][:, 0], snap["samples"][:, 1], s=1.5, c="k", alpha=0.5)
-        ax.scatter(centres[:, 0], centres[:, 1], s=25, marker="x", c="tab:orange")
-        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], title=f"step {step}")
+        draw_snapshot(ax, step, snap, centres, lim)
     for ax in axes.flat[len(snapshots):]:
         ax.set_axis_off()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def training_player(runs, centres, lim=3.0):
+    """Several runs' snapshots side by side, step by step, as a :func:`player` (``runs``: name ->
+    list of ``(step, snapshot)``, all of the same length)."""
+    def draw(fig, i):
+        axes = fig.subplots(1, len(runs))
+        for ax, (name, snapshots) in zip(axes, runs.items()):
+            draw_snapshot(ax, *snapshots[i], centres, lim, label=f"{name}\n")
+        fig.tight_layout()
+
+    return player(range(len(next(iter(runs.values())))), draw, figsize=(3.4 * len(runs), 3.8))
 
 
 def interpolate(generator, z0, z1, n=10):
@@ -136,14 +166,13 @@ def interpolate(generator, z0, z1, n=10):
         return generator((1 - t) * z0 + t * z1)
 
 
-def latent_widget(generator, z0, z1):
-    """A slider for t: shows G((1 - t) z0 + t z1), so a reader can walk through latent space."""
-    import ipywidgets as w
+def latent_player(generator, pairs, n=21):
+    """G((1 - t) z0 + t z1) for each (z0, z1) of ``pairs``, side by side, as a :func:`player` over t."""
+    ts = torch.linspace(0, 1, n).tolist()
 
-    def draw(t):
+    def draw(fig, t):
         with torch.no_grad():
-            image = generator(((1 - t) * z0 + t * z1).view(1, -1))
-        show_images(image, nrow=1, title=f"t = {t:.2f}")
-        plt.show()
+            images = generator(torch.stack([(1 - t) * z0 + t * z1 for z0, z1 in pairs]))
+        show_images(images, nrow=len(pairs), title=f"t = {t:.2f}", ax=fig.gca())
 
-    return w.interact(draw, t=w.FloatSlider(value=0.5, min=0, max=1, step=0.05, description="t"))
+    return player(ts, draw, figsize=(1.6 * len(pairs), 2.0), dpi=72)

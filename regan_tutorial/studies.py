@@ -24,11 +24,12 @@ class ToyRun:
 
 def train_toy_gan(mixture, *, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999), width=128,
                   z_dim=2, batch_size=512, d_steps=1, g_loss=generator_loss_nonsaturating,
-                  snapshots=0, lim=3.0, n_eval=2500, progress=True):
+                  snapshots=0, lim=3.0, n_eval=2500, regularizer=None, gamma=None, progress=True):
     """Train the chapter's 2D GAN (two hidden layers of ``width`` in G and D, Adam) on ``mixture``.
 
     ``snapshots`` > 0 stores that many GAN Lab style snapshots (samples and D(x)).
-    The coverage is scored on ``n_eval`` samples, as in VEEGAN and PacGAN.
+    The coverage is scored on ``n_eval`` samples, as in VEEGAN and PacGAN. ``regularizer`` and
+    ``gamma`` are those of :func:`~regan_tutorial.train.train`.
     """
     from .metrics import mode_coverage
     from .nets import MLPDiscriminator, MLPGenerator
@@ -43,7 +44,8 @@ def train_toy_gan(mixture, *, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0
         g_opt=torch.optim.Adam(generator.parameters(), g_lr, betas=betas),
         d_opt=torch.optim.Adam(discriminator.parameters(), d_lr, betas=betas),
         snapshot=snapshot_2d(torch.randn(1000, z_dim), lim) if snapshots else None,
-        snapshot_every=max(steps // snapshots, 1) if snapshots else None, seed=seed, progress=progress)
+        snapshot_every=max(steps // snapshots, 1) if snapshots else None, seed=seed, progress=progress,
+        regularizer=regularizer, gamma=gamma)
     with torch.no_grad():
         samples = generator(torch.randn(n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1)))
     return ToyRun(generator, discriminator, history, mode_coverage(samples, mixture.centres, mixture.std))

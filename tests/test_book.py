@@ -7,6 +7,7 @@ import nbformat
 import pytest
 import yaml
 
+from regan_tutorial import book
 from regan_tutorial.book import strip_solutions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,14 +16,10 @@ TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 
 
 def toc_files():
-    files = [TOC["root"]]
-    for entry in TOC.get("chapters", []):
-        files.append(entry["file"])
-        files += [s["file"] for s in entry.get("sections", [])]
-    return files
+    return book.toc_files(ROOT)
 
 
-CHAPTERS = [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+CHAPTERS = book.chapter_paths(ROOT)
 
 
 def test_toc_lists_every_page_and_every_page_exists():
@@ -49,7 +46,7 @@ def test_first_cell_installs_the_package_on_colab_from_the_configured_repository
     first = nbformat.read(path, as_version=4).cells[0]
     assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", [])
     assert '"google.colab" in sys.modules' in first.source
-    urls = re.findall(r"git\+(https://\S+?)[\"'@ ]", first.source)
+    urls = re.findall(r"https://github\.com/[^\"'\s]+", first.source)
     assert urls == [CONFIG["repository"]["url"]]
 
 
@@ -72,3 +69,9 @@ def test_strip_solutions_removes_solutions_and_outputs(tmp_path):
     assert len(out.cells) == 2
     assert "Q?" in out.cells[0].source and "A!" not in out.cells[0].source and "after" in out.cells[0].source
     assert out.cells[1].outputs == []
+
+
+def test_the_instructor_page_lists_every_exercise_once():
+    labels = [m for path in CHAPTERS for m in re.findall(r"```\{exercise\}\n:label: (\S+)", path.read_text().replace("\\n", "\n"))]
+    listed = re.findall(r"^\| \d \| `(ex-[^`]+)`", (ROOT / "book" / "instructors.md").read_text(), re.M)
+    assert sorted(listed) == sorted(labels) and len(set(listed)) == len(listed)

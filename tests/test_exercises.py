@@ -129,3 +129,30 @@ def test_js_regularizer_checker_accepts_the_package_and_names_common_slips(capsy
     for fn, words in ((swapped, "weights are swapped"), (pooled, "mean of each batch"), (detached, "create_graph=True")):
         assert not exercises.check_js_regularizer(fn)
         assert words in capsys.readouterr().out
+
+
+def test_keras_style_loss_checker_accepts_an_independent_answer_and_names_slips(capsys):
+    import torch
+    import torch.nn.functional as F
+
+    def student(wrapped, x_real, x_fake, gamma):  # the four outputs, written out
+        l_real, p_real = wrapped(x_real, 1)
+        l_fake, p_fake = wrapped(x_fake, 0)
+        bce = F.binary_cross_entropy(torch.sigmoid(l_real), torch.ones_like(p_real)) + \
+            F.binary_cross_entropy(torch.sigmoid(l_fake), torch.zeros_like(p_fake))
+        return bce + gamma / 2 * (p_real.abs().mean() + p_fake.abs().mean())
+
+    def full_gamma(wrapped, x_real, x_fake, gamma):
+        return student(wrapped, x_real, x_fake, 2 * gamma) - 0 * gamma
+
+    def squared(wrapped, x_real, x_fake, gamma):
+        l_real, p_real = wrapped(x_real, 1)
+        l_fake, p_fake = wrapped(x_fake, 0)
+        bce = F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
+        return bce + gamma / 2 * (p_real.pow(2).mean() + p_fake.pow(2).mean())
+
+    assert exercises.check_keras_style_loss(student)
+    assert not exercises.check_keras_style_loss(full_gamma)
+    assert not exercises.check_keras_style_loss(squared)
+    out = capsys.readouterr().out
+    assert "loss weights are gamma / 2" in out and "mean absolute error" in out

@@ -41,3 +41,44 @@ def test_saturating_gradient_vanishes_where_nonsaturating_does_not():
     g_non, = torch.autograd.grad(losses.generator_loss_nonsaturating(l), l)
     assert abs(g_sat.item()) == pytest.approx(torch.sigmoid(torch.tensor(-10.0)).item(), rel=1e-4)  # 4.5e-5
     assert g_non.item() == pytest.approx(-(1 - torch.sigmoid(torch.tensor(-10.0)).item()), rel=1e-6)
+
+
+def test_least_squares_and_hinge_losses_match_their_formulas_on_random_logits():
+    import torch
+
+    from regan_tutorial import losses
+
+    g = torch.Generator().manual_seed(0)
+    d_real, d_fake = 3 * torch.randn(50, generator=g), 3 * torch.randn(40, generator=g)
+    r, f = d_real.double().tolist(), d_fake.double().tolist()
+    mean = lambda xs: sum(xs) / len(xs)
+    assert losses.discriminator_loss_least_squares(d_real, d_fake).item() == pytest.approx(
+        0.5 * mean([(x - 1) ** 2 for x in r]) + 0.5 * mean([x ** 2 for x in f]), rel=1e-5)
+    assert losses.generator_loss_least_squares(d_fake).item() == pytest.approx(
+        0.5 * mean([(x - 1) ** 2 for x in f]), rel=1e-5)
+    assert losses.discriminator_loss_hinge(d_real, d_fake).item() == pytest.approx(
+        mean([max(0.0, 1 - x) for x in r]) + mean([max(0.0, 1 + x) for x in f]), rel=1e-5)
+    assert losses.generator_loss_hinge(d_fake).item() == pytest.approx(-mean(f), rel=1e-5)
+    # hand-made values: D(x) = 1 on real and 0 on fake is the least-squares optimum; hinge margins
+    one, zero = torch.ones(3), torch.zeros(3)
+    assert losses.discriminator_loss_least_squares(one, zero).item() == 0
+    assert losses.discriminator_loss_hinge(torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0])).item() == 0.25 + 0.5
+
+
+def test_spectral_normalization_comes_from_torch_and_bounds_each_layer():
+    import torch
+
+    from regan_tutorial import nets
+
+    torch.manual_seed(0)
+    for d in (nets.spectral_normalized(nets.MLPDiscriminator((2,), (64, 64))),
+              nets.spectral_normalized(nets.DCGANDiscriminator(width=8, batch_norm=False))):
+        layers = [m for m in d.modules() if hasattr(m, "parametrizations")]
+        assert layers and all(type(m.parametrizations.weight[0]).__name__ == "_SpectralNorm" for m in layers)
+        d.train()
+        x = torch.randn(16, *d.in_shape)
+        for _ in range(30):  # power iterations converge while training
+            d(x)
+        for m in layers:
+            sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2).item()
+            assert sigma == pytest.approx(1.0, abs=0.05)

@@ -1,0 +1,101 @@
+r"""Training dynamics of the Dirac-GAN (Mescheder, Geiger and Nowozin, ICML 2018, Sec. 2).
+
+The data is a point mass at 0, the generator a point mass at :math:`\theta`, and the
+discriminator's logit is linear, :math:`l(x) = \psi x`. The game's value is
+
+.. math:: L(\theta, \psi) = f(\psi\theta) + f(0),
+
+with :math:`f(t) = -\log(1 + e^{-t})` for the GAN of Goodfellow et al. and :math:`f(t) = t` for
+WGAN. The generator descends :math:`L`, the discriminator ascends :math:`L - \gamma\,\Omega(\theta, \psi)`
+for a penalty :math:`\Omega`. Its only equilibrium is :math:`(\theta, \psi) = (0, 0)`; whether
+training reaches it is decided by the eigenvalues of the Jacobian of the gradient field there.
+Everything is in float64, so eigenvalues can be compared with the paper's closed forms.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def f_gan(t):
+    r""":math:`f(t) = -\log(1 + e^{-t}) = \log\sigma(t)`: :math:`f'(0) = \tfrac12`, :math:`f''(0) = -\tfrac14`."""
+    return -F.softplus(-t)
+
+
+def f_wgan(t):
+    r""":math:`f(t) = t`: WGAN's value, :math:`f'(0) = 1`, :math:`f'' = 0`."""
+    return t
+
+
+def no_penalty(theta, psi):
+    return torch.zeros((), dtype=psi.dtype)
+
+
+def r1_penalty(theta, psi):
+    r"""R1, :math:`\tfrac12\|\nabla_x l\|^2` at the data (x = 0): :math:`\psi^2 / 2`; weight :math:`\gamma`."""
+    return psi ** 2 / 2
+
+
+def js_penalty(theta, psi):
+    r"""Roth et al.'s :math:`\tfrac12\Omega`: :math:`\tfrac12[(1 - \sigma(0))^2 + \sigma(\psi\theta)^2]\,\psi^2`
+    (the gradient of :math:`l` is :math:`\psi` at the data and at the fake), so that weight
+    :math:`\gamma` gives the discriminator's :math:`\tfrac{\gamma}{2}\Omega`."""
+    return ((1 - torch.sigmoid(torch.zeros((), dtype=psi.dtype))) ** 2 + torch.sigmoid(psi * theta) ** 2) * psi ** 2 / 2
+
+
+def gp_penalty(theta, psi):
+    r"""WGAN-GP's :math:`(\|\nabla_x l\| - 1)^2 = (|\psi| - 1)^2` (the same at every interpolate); weight :math:`\lambda`."""
+    return (psi.abs() - 1) ** 2
+
+
+def vector_field(theta, psi, f=f_gan, penalty=no_penalty, gamma=0.0, noise=0.0, nodes=40):
+    r"""The gradient field :math:`v = (-\partial_\theta L,\ \partial_\psi (L - \gamma\Omega))` at one point.
+
+    ``noise`` > 0 adds instance noise :math:`\varepsilon \sim \mathcal N(0, \sigma^2)` to data and fake,
+    with the expectation taken exactly (Gauss-Hermite quadrature with ``nodes`` points).
+    """
+    theta, psi = (torch.as_tensor(v, dtype=torch.float64).clone().requires_grad_(True) for v in (theta, psi))
+    if noise:
+        x, w = np.polynomial.hermite_e.hermegauss(nodes)
+        eps, weight = torch.as_tensor(noise * x), torch.as_tensor(w / math.sqrt(2 * math.pi))
+        value = (weight * (f(psi * (theta + eps)) + f(psi * eps))).sum()
+    else:
+        value = f(psi * theta) + f(torch.zeros((), dtype=torch.float64))
+    g_theta, = torch.autograd.grad(value, theta, create_graph=True)
+    g_psi, = torch.autograd.grad(value - gamma * penalty(theta, psi), psi, create_graph=True)
+    return torch.stack([-g_theta, g_psi])
+
+
+def jacobian(theta=0.0, psi=0.0, **field):
+    """The 2 x 2 Jacobian of :func:`vector_field` at (theta, psi), by ``torch.autograd.functional.jacobian``."""
+    point = torch.tensor([theta, psi], dtype=torch.float64)
+    return torch.autograd.functional.jacobian(lambda p: vector_field(p[0], p[1], **field), point)
+
+
+def eigenvalues(**field):
+    """Eigenvalues of the Jacobian at the equilibrium (0, 0): real parts < 0 attract, = 0 circle."""
+    return torch.linalg.eigvals(jacobian(**field))
+
+
+def trajectory(theta, psi, steps, lr=0.1, lr_d=None, mode="simultaneous", clip=None, **field):
+    """Discrete gradient steps from (theta, psi): ``simultaneous`` (both from the same point) or
+    ``alternating`` (the generator first, the discriminator at the generator's new point, as the
+    course's loop does); ``lr_d`` gives the discriminator its own step size (two time-scale
+    updates, Heusel et al. 2017); ``clip`` clamps psi to [-clip, clip] (WGAN). Returns (steps + 1, 2)."""
+    if mode not in ("simultaneous", "alternating"):
+        raise ValueError(f"mode {mode!r} is not one of simultaneous, alternating")
+    lr_d = lr if lr_d is None else lr_d
+    points = [torch.tensor([theta, psi], dtype=torch.float64)]
+    for _ in range(steps):
+        t, p = points[-1]
+        v = vector_field(t, p, **field).detach()
+        t_new = t + lr * v[0]
+        if mode == "alternating":
+            v = vector_field(t_new, p, **field).detach()
+        p_new = p + lr_d * v[1]
+        if clip is not None:
+            p_new = p_new.clamp(-clip, clip)
+        points.append(torch.stack([t_new, p_new]))
+    return torch.stack(points)

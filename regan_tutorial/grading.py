@@ -1,0 +1,93 @@
+"""Grading handed-in notebooks with the course's own checkers.
+
+``python -m regan_tutorial.book grade NOTEBOOK... [--json FILE]`` runs each notebook
+top to bottom in a fresh kernel (``smoke`` profile, a time limit per notebook) and
+reads, for every code exercise, what its checker printed: *passed*, *not attempted*
+(the stub still raises ``NotImplementedError``), or *failed* with the checker's
+explanation. The checker cells are found by ``metadata.regan.role == "check"``
+(written by :func:`regan_tutorial.editions.student_edition`). A notebook that
+errors elsewhere or runs out of time is reported, and grading goes on.
+"""
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+
+PASSED, NOT_ATTEMPTED, FAILED, NOT_RUN = "passed", "not attempted", "failed", "not run"
+
+
+@dataclass
+class Report:
+    notebook: str
+    exercises: dict = field(default_factory=dict)  # label -> {"status": ..., "message": ...}
+    errors: list = field(default_factory=list)  # cells outside the checkers that raised
+    timed_out: bool = False
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def _outcome(cell):
+    """What a checker cell's outputs say: (status, message). A cell may call several checkers:
+    passed if all passed, not attempted if none was attempted, else failed with their messages."""
+    outputs = cell.get("outputs", [])
+    error = next((o for o in outputs if o.get("output_type") == "error"), None)
+    if error:
+        return FAILED, f"{error['ename']}: {error['evalue']}"
+    if not outputs and cell.get("execution_count") is None:
+        return NOT_RUN, "the notebook stopped before this cell"
+    lines = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream").splitlines()
+    verdicts = [(NOT_ATTEMPTED, line) if "not implemented yet" in line else (PASSED, line)
+                if re.search(r": all checks passed\.", line) else (FAILED, line)
+                for line in lines if re.search(r": (all checks passed|not yet)\.", line)]
+    if not verdicts:
+        return FAILED, "the checker printed no verdict"
+    statuses = {status for status, _ in verdicts}
+    if statuses == {PASSED}:
+        return PASSED, ""
+    if statuses == {NOT_ATTEMPTED}:
+        return NOT_ATTEMPTED, ""
+    return FAILED, " ".join(line for status, line in verdicts if status != PASSED)
+
+
+def grade(path, timeout=600):
+    """Execute the notebook at ``path`` (a copy, in its folder) and report each checked exercise."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    report = Report(str(path))
+    env = {"REGAN_PROFILE": os.environ.get("REGAN_PROFILE", "smoke"), "TQDM_DISABLE": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
+    except (CellTimeoutError, DeadKernelError) as err:
+        report.timed_out = isinstance(err, CellTimeoutError)
+        report.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    for cell in nb.cells:
+        regan = cell.metadata.get("regan", {})
+        if regan.get("role") == "check":
+            status, message = _outcome(cell)
+            report.exercises[regan["exercise"]] = {"status": status, "message": message}
+        elif cell.cell_type == "code" and regan.get("role") != "stub":
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    report.errors.append(f"{out['ename']}: {out['evalue']}")
+    return report
+
+
+def summary(report):
+    """The report as lines a person reads."""
+    lines = [f"{report.notebook}:" + (" TIMED OUT" if report.timed_out else "")]
+    for label, result in report.exercises.items():
+        lines.append(f"  {label:24s} {result['status']}" + (f": {result['message']}" if result["message"] else ""))
+    if not report.exercises:
+        lines.append("  (no checked exercises found: is this a student edition of a chapter?)")
+    lines += [f"  error outside the exercises: {e}" for e in report.errors]
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Every page of the built book in headless Chromium, as a reader meets it.
+
+Needs ``_build/html`` (``jupyter-book build .``), Debian's ``chromium``, the Python package
+``playwright`` and MathJax 3 from npm in ``.ci/node`` (``.ci/run`` installs all three). The
+page asks a CDN for MathJax; the test serves it from the local copy and refuses every other
+outside request, so it runs offline. Screenshots (1280 and 390 px wide) go to
+``_build/screenshots``. Without those tools the test is skipped with the reason, or fails
+where ``REGAN_BROWSER_REQUIRED=1`` (as in ``.ci/run``).
+"""
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from regan_tutorial import book
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+MATHJAX = ROOT / ".ci" / "node" / "node_modules" / "mathjax" / "es5"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _missing():
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed"
+    for ok, what in ((CHROMIUM, "chromium is not installed"), ((HTML / "index.html").exists(), "the book is not built"),
+                     (MATHJAX.exists(), "MathJax is not in .ci/node (npm install --prefix .ci/node mathjax@3)")):
+        if not ok:
+            return what
+    return None
+
+
+reason = _missing()
+if reason and os.environ.get("REGAN_BROWSER_REQUIRED") == "1":
+    raise RuntimeError(f"the browser test cannot run: {reason}")
+pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
+PAGES = [f"{f}.html" for f in book.toc_files(ROOT)]
+SLIDER_PAGES = {"book/01_gan_theory.html", "book/02_toy_2d.html", "book/03_mnist_gan.html",
+                "book/07_js_regularizer.html"}
+
+
+@pytest.fixture(scope="module")
+def site():
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def open_page(browser, site, path, width):
+    """The page at ``width`` px, MathJax typeset, with the console errors it printed."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(site):
+            return r.continue_()
+        found = re.search(r"mathjax@3/es5/(.*)", urlparse(url).path)
+        if found and (MATHJAX / found[1]).is_file():
+            return r.fulfill(path=str(MATHJAX / found[1]))
+        return r.abort()  # offline: nothing else is fetched from outside
+
+    page.route("**/*", route)
+    page.goto(site + path, wait_until="load")
+    page.wait_for_function("() => !window.MathJax || !MathJax.startup || MathJax.startup.promise", timeout=20000)
+    page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+    return page, errors
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_renders_with_math_images_and_working_links(browser, site, path):
+    page, errors = open_page(browser, site, path, 1280)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    name = path.replace("/", "_").removesuffix(".html")
+    page.screenshot(path=str(SHOTS / f"{name}-1280.png"), full_page=True)
+    assert not [e for e in errors if "net::ERR_FAILED" not in e], errors  # aborted outside requests excepted
+    broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
+                           ".map(i => i.src.slice(0, 80))")
+    assert not broken, broken
+    text = page.evaluate("() => document.querySelector('main').innerText")
+    assert "\\(" not in text and "$$" not in text and "\\begin{" not in text, "untypeset math"
+    if page.evaluate("() => document.querySelectorAll('.math, span.math, div.math').length"):
+        assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 0
+    wide = page.evaluate("""() => [...document.querySelectorAll('.cell_input pre, main div.highlight pre')]
+        .filter(p => !p.closest('.cell_output') && p.scrollWidth > p.clientWidth + 1)
+        .map(p => p.innerText.split('\\n').find(l => l.length > 80) || p.innerText.slice(0, 80))""")
+    assert not wide, f"code wider than the column: {wide}"
+    for href in page.evaluate("() => [...document.querySelectorAll('main a[href]')].map(a => a.href)"):
+        url = urlparse(href)
+        if href.startswith(site):
+            target = HTML / unquote(url.path).lstrip("/")
+            assert target.is_file() or (target / "index.html").is_file(), f"broken link {href}"
+            if url.fragment and target.suffix == ".html":
+                assert f'id="{url.fragment}"' in target.read_text(), f"missing anchor {href}"
+    page.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_fits_a_phone(browser, site, path):
+    page, _ = open_page(browser, site, path, 390)
+    page.screenshot(path=str(SHOTS / f"{path.replace('/', '_').removesuffix('.html')}-390.png"), full_page=False)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1
+    page.close()
+
+
+@pytest.mark.parametrize("path", sorted(SLIDER_PAGES))
+def test_a_kernel_free_slider_changes_the_figure(browser, site, path):
+    page, _ = open_page(browser, site, path, 1280)
+    slider = page.locator("input.anim-slider").first
+    image = page.locator("img[id^='_anim_img']").first
+    before = image.get_attribute("src")
+    last = slider.get_attribute("max")
+    slider.evaluate(f"s => {{ s.value = {last}; s.dispatchEvent(new Event('input')); }}")
+    assert image.get_attribute("src") != before
+    page.close()
+
+
+def test_solutions_are_collapsed_and_open_on_click(browser, site):
+    page, _ = open_page(browser, site, "book/01_gan_theory.html", 1280)
+    solution = page.locator(".solution.dropdown").first
+    body = solution.locator(".solution-content, section").first
+    assert not body.is_visible()
+    solution.locator("button, .admonition-title, summary").first.click()
+    page.wait_for_timeout(500)
+    assert body.is_visible()
+    page.close()
