@@ -388,3 +388,32 @@ def check_keras_style_loss(fn):
         problems.append(f"with gamma = {gamma} it gives {value:.5f}, but L_D + gamma/2 * Omega = {expected:.5f}. {hint}")
         break
     return _report("Keras-style loss", problems)
+
+
+@_never_raises("hinge loss")
+def check_hinge_loss(fn):
+    """Check ``fn(d_real, d_fake)`` against the hinge loss E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
+    cases = [  # hand-computed: real 2 and 0.5 -> 0 and 0.5; fake -3 and 0 -> 0 and 1
+        (torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0]), 0.25 + 0.5, "real outputs 2 and 0.5, fake -3 and 0"),
+        (torch.tensor([0.0, 0.0, 0.0]), torch.tensor([4.0]), 1.0 + 5.0, "real outputs 0, one fake at 4"),
+    ]
+    problems = []
+    for d_real, d_fake, expected, what in cases:
+        got, err = _call(fn, d_real, d_fake)
+        problem = _not_a_scalar(got, err, what)
+        if problem:
+            problems.append(problem)
+            break
+        value = got.item()
+        if math.isclose(value, expected, rel_tol=1e-5):
+            continue
+        linear = ((1 - d_real).mean() + (1 + d_fake).mean()).item()
+        swapped = (torch.relu(1 + d_real).mean() + torch.relu(1 - d_fake).mean()).item()
+        summed = (torch.relu(1 - d_real).sum() + torch.relu(1 + d_fake).sum()).item()
+        hint = ("the max(0, .) is missing: a sample beyond the margin must cost nothing." if math.isclose(value, linear)
+                else "real and fake are swapped: real outputs should be pushed above +1, fakes below -1."
+                if math.isclose(value, swapped) else "it sums over the batch: take the mean of each batch."
+                if math.isclose(value, summed) else "")
+        problems.append(f"with {what} it gives {value:.4f}, but the hinge loss is {expected:.4f}. {hint}")
+        break
+    return _report("hinge loss", problems)

@@ -1,5 +1,7 @@
 """Measures of what a generator learned."""
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,6 +206,23 @@ def code_assignment(classifier, images, codes, n_codes=10):
     counts.index_put_((torch.as_tensor(codes).cpu(), digits), torch.ones(len(digits)), accumulate=True)
     rows, cols = linear_sum_assignment(-counts.numpy())
     return cols.tolist(), counts[rows, cols].sum().item() / len(digits)
+
+
+@torch.no_grad()
+def precision_recall(fake, real, classifier, k=5):
+    """Precision and recall of ``fake`` against ``real`` in the classifier's feature space (Kynkäänniemi
+    et al. 2019): precision, the share of fakes inside some real sample's k-nearest-neighbour ball
+    (quality); recall, the share of reals inside some fake's ball (coverage); with the density and
+    coverage of Naeem et al. 2020. Computed by their package ``prdc``; returns a dict of the four."""
+    from prdc import compute_prdc
+
+    _check_images(fake)
+    _check_images(real)
+    features = [torch.cat([classifier.features(x[i:i + 1000]) for i in range(0, len(x), 1000)]).cpu().numpy()
+                for x in (real, fake)]
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample counts
+        found = compute_prdc(*features, nearest_k=k)
+    return {name: float(value) for name, value in found.items()}
 
 
 @torch.no_grad()

@@ -156,3 +156,17 @@ def test_keras_style_loss_checker_accepts_an_independent_answer_and_names_slips(
     assert not exercises.check_keras_style_loss(squared)
     out = capsys.readouterr().out
     assert "loss weights are gamma / 2" in out and "mean absolute error" in out
+
+
+def test_hinge_loss_checker_accepts_an_independent_answer_and_names_slips(capsys):
+    import torch
+
+    def student(d_real, d_fake):
+        return torch.clamp(1 - d_real, min=0).mean() + torch.clamp(1 + d_fake, min=0).mean()
+
+    assert exercises.check_hinge_loss(student)
+    assert not exercises.check_hinge_loss(lambda r, f: (1 - r).mean() + (1 + f).mean())
+    assert not exercises.check_hinge_loss(lambda r, f: student(-r, -f))  # real pushed down, fakes up
+    assert not exercises.check_hinge_loss(lambda r, f: torch.relu(1 - r).sum() + torch.relu(1 + f).sum())
+    out = capsys.readouterr().out
+    assert "max(0, .) is missing" in out and "swapped" in out and "sums over the batch" in out

@@ -198,3 +198,14 @@ def test_nearest_neighbours_tell_copies_from_new_digits(mnist):
     d_copies, index = metrics.nearest_neighbours(copies.clamp(-1, 1), train.images)
     d_new, _ = metrics.nearest_neighbours(held_out.images[:50], train.images)
     assert index.tolist() == list(range(50)) and d_copies.max() < 1 < d_new.min()
+
+
+def test_precision_separates_quality_and_recall_separates_coverage(mnist, classifier):
+    train, held_out = mnist
+    real = held_out.images[:500]
+    good = metrics.precision_recall(train.images[:500], real, classifier)
+    ones = metrics.precision_recall(train.images[train.labels == 1][:500], real, classifier)
+    noise = metrics.precision_recall(torch.rand(500, 1, 28, 28) * 2 - 1, real, classifier)
+    assert good["precision"] > 0.6 and good["recall"] > 0.6
+    assert ones["precision"] > 0.6 and ones["recall"] < 0.3  # good digits, one kind only: quality, no coverage
+    assert noise["precision"] < 0.05
