@@ -1,4 +1,5 @@
-"""One epoch of the seeds' PyTorch tutorial loop vs the package's loop, same MLP GAN, same data.
+"""One epoch of the loop of Tal Daniel's PyTorch GAN tutorial (EE046202, Technion,
+"Tutorial 10 - Generative Adversarial Networks") vs the package's loop, same MLP GAN, same data.
 
 The tutorial iterates a ``DataLoader`` over ``torchvision.datasets.MNIST`` with
 ``ToTensor`` + ``Normalize`` (one PIL image decoded per sample); the package
@@ -27,7 +28,7 @@ def nets():
 
 
 def tutorial_epoch(root, batch_size):
-    """The seeds' tutorial: per-sample PIL -> ToTensor -> Normalize through a DataLoader."""
+    """Tal Daniel's tutorial: per-sample PIL -> ToTensor -> Normalize through a DataLoader."""
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
     loader = DataLoader(MNIST(root, train=True, transform=tf), batch_size=batch_size, shuffle=True, drop_last=True)
     g, d, g_opt, d_opt = nets()

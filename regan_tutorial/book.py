@@ -2,7 +2,7 @@
 
 ``python -m regan_tutorial.book execute book/`` runs every notebook in place
 (profile ``book`` unless ``--profile`` says otherwise), keeps the outputs
-and widget state, and stamps the profile, package version and wall time into
+(no widget state: a static page has no kernel, and the book's players need none), and stamps the profile, package version and wall time into
 the notebook's metadata, so a test can check what produced the stored outputs.
 
 ``python -m regan_tutorial.book strip-solutions book/ handout/`` writes copies
@@ -69,9 +69,10 @@ def execute(path, profile="book", timeout=3600):
     os.environ["REGAN_PROFILE"] = profile
     os.environ["TQDM_DISABLE"] = "1"  # a static page cannot draw a live bar; train() prints a summary line
     tic = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
                    resources={"metadata": {"path": str(Path(path).parent)}}).execute()
     seconds = time.perf_counter() - tic
+    nb.metadata.pop("widgets", None)
     nb.metadata["regan_tutorial"] = {
         "profile": profile,
         "version": __version__,

@@ -356,9 +356,11 @@ class _ProgressBar:
 
     def __init__(self, steps, max_seconds, start, elapsed, enabled):
         self.timed, self.enabled = steps is None, enabled
+        # TQDM_DISABLE=1 (set by the book's execute) hides the live bar and keeps the summary line
+        live = enabled and os.environ.get("TQDM_DISABLE", "").lower() not in ("1", "true")
         fmt = "{l_bar}{bar}| {n:.0f}/{total:.0f} s of the time budget [{postfix}]"
         self.bar = tqdm(total=max_seconds if self.timed else steps, initial=int(elapsed) if self.timed else start,
-                        disable=not enabled, desc="training", bar_format=fmt if self.timed else None,
+                        disable=not live, desc="training", bar_format=fmt if self.timed else None,
                         unit="step", mininterval=1.0)
 
     def show(self, step, seconds, d, g, done):

@@ -41,6 +41,24 @@ def test_chapter_has_stored_outputs_of_a_book_run(path):
     assert {"kernelspec", "language_info"} <= set(nb.metadata), "-W builds need a lexer"
 
 
+BAR = re.compile(r"(\d+)%\|[^|\n]*\| *([\d.]+)/([\d.]+)")  # a tqdm text bar: "NN%|####| n/total"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_no_stored_progress_bar_misleads_a_reader_of_the_static_page(path):
+    """A widget bar cannot render without a kernel, and a bar that stopped early or whose total
+    exceeds the run reads as a failure: the book stores only complete text bars and summary lines."""
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata, "stored widget state: re-run with python -m regan_tutorial.book execute"
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        for out in cell.outputs:
+            assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {}), cell.source[:80]
+            bars = BAR.findall(out.get("text", ""))
+            if bars:
+                percent, n, total = bars[-1]
+                assert percent == "100" and float(n) == float(total), (cell.source[:80], bars[-1])
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_first_cell_installs_the_package_on_colab_from_the_configured_repository(path):
     first = nbformat.read(path, as_version=4).cells[0]

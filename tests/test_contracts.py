@@ -267,6 +267,15 @@ def test_a_time_budget_stops_the_run_and_the_progress_bar_ends_complete(monkeypa
     assert "100%" in err and "1/1 s of the time budget" in err, err
 
 
+def test_tqdm_disable_hides_the_live_bar_and_keeps_the_summary_line(monkeypatch, capsys):
+    """What the book's execute sets: a static page gets the one-line summary, no bar."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    g, d, g_opt, d_opt = small_gan()
+    train(g, d, DATA, steps=5, batch_size=8, g_opt=g_opt, d_opt=d_opt)
+    out = capsys.readouterr()
+    assert "%|" not in out.err + out.out and out.out.startswith("trained 5 steps in"), out
+
+
 def test_history_state_round_trips_the_named_terms():
     h = loop.History()
     h.record(1, 0.5, {"loss": 1.0, "penalty": 2.0}, {"loss": 3.0})
