@@ -45,6 +45,14 @@ if reason and os.environ.get("REGAN_BROWSER_REQUIRED") == "1":
     raise RuntimeError(f"the browser test cannot run: {reason}")
 pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
 PAGES = [f"{f}.html" for f in book.toc_files(ROOT)]
+# Console errors that come from the book's toolchain, not from the course, each harmless:
+UPSTREAM = (
+    "net::ERR_FAILED",  # an outside request the test aborts (it runs offline)
+    # Sphinx 7.4 emits each inline script added after the builder starts twice; sphinx-thebe's
+    # `const THEBE_JS_URL = ...` then throws on the second copy (the first already set it).
+    "Identifier 'THEBE_JS_URL' has already been declared",
+    "Got invalid theme mode",  # pydata-sphinx-theme on a first visit (empty localStorage): uses auto
+)
 SLIDER_PAGES = {"book/01_gan_theory.html", "book/02_toy_2d.html", "book/03_mnist_gan.html",
                 "book/07_js_regularizer.html"}
 
@@ -100,7 +108,7 @@ def test_page_renders_with_math_images_and_working_links(browser, site, path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     name = path.replace("/", "_").removesuffix(".html")
     page.screenshot(path=str(SHOTS / f"{name}-1280.png"), full_page=True)
-    assert not [e for e in errors if "net::ERR_FAILED" not in e], errors  # aborted outside requests excepted
+    assert not [e for e in errors if not any(known in e for known in UPSTREAM)], errors
     broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
                            ".map(i => i.src.slice(0, 80))")
     assert not broken, broken
