@@ -17,16 +17,6 @@ from regan_tutorial import book, data, exercises, metrics, theory
 from regan_tutorial.data import DataError, load_mnist
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist(train=True, source="bundled"), load_mnist(train=False, source="bundled")
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    return metrics.load_classifier()
-
-
 def test_rebuilding_the_classifier_never_overwrites_the_shipped_weights(tmp_path):
     shipped = hashlib.sha256(metrics.WEIGHTS.read_bytes()).hexdigest()
     cmd = [sys.executable, "-m", "regan_tutorial.metrics", "--steps", "3"]

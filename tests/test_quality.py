@@ -6,17 +6,6 @@ import scipy.linalg
 import torch
 
 from regan_tutorial import exercises, metrics
-from regan_tutorial.data import load_mnist
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist(train=True, source="bundled"), load_mnist(train=False, source="bundled")
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    return metrics.load_classifier()
 
 
 def test_shipped_classifier_is_accurate_on_held_out_digits(mnist, classifier):
