@@ -41,6 +41,14 @@ def test_chapter_has_stored_outputs_of_a_book_run(path):
     assert {"kernelspec", "language_info"} <= set(nb.metadata), "-W builds need a lexer"
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_code_cells_fit_the_books_column(path):
+    """80 columns: the width the web book's column shows without scrolling (the browser test checks it)."""
+    nb = nbformat.read(path, as_version=4)
+    wide = [line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines() if len(line) > 80]
+    assert not wide, wide
+
+
 BAR = re.compile(r"(\d+)%\|[^|\n]*\| *([\d.]+)/([\d.]+)")  # a tqdm text bar: "NN%|####| n/total"
 
 
