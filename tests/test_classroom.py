@@ -4,7 +4,10 @@ These tests execute notebooks (smoke profile), so they take a few minutes.
 """
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -79,6 +82,19 @@ def test_grading_the_student_edition_says_not_attempted_everywhere_and_nothing_b
     assert set(graded) == set(CODE_EXERCISES)
     assert all(r["status"] == NOT_ATTEMPTED for r in graded.values()), graded
     assert all(not report["errors"] and not report["timed_out"] for report in reports), reports  # Run All works
+
+
+def test_the_student_edition_passes_nbval_in_the_smoke_profile(student):
+    """Run All on every chapter of the student edition, through nbval as CI runs the book: stubs and
+    checkers print, never raise. Its own pytest, outside this repository's configuration."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
+         "--rootdir", str(student), str(student)],
+        capture_output=True, text=True, env=os.environ | {"REGAN_PROFILE": "smoke", "TQDM_DISABLE": "1"},
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert sorted(p.name for p in student.glob("*.ipynb")) == [p.name for p in CHAPTERS]
+    assert re.search(r"\b\d+ passed", run.stdout) and "failed" not in run.stdout, run.stdout[-2000:]
 
 
 def test_grading_the_solutions_says_passed_everywhere(student, tmp_path):
