@@ -138,7 +138,7 @@ def test_a_stub_is_reported_as_not_implemented(capsys):
 def chapters(tmp_path):
     src = tmp_path / "book"
     src.mkdir()
-    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "```{solution} ex\nanswer\n```\n"}],
+    nb = {"cells": [{"cell_type": "markdown", "id": "cell-1", "metadata": {}, "source": "```{solution} ex\nanswer\n```\n"}],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (src / "01.ipynb").write_text(json.dumps(nb))
     return src
