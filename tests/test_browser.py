@@ -135,6 +135,10 @@ def test_page_fits_a_phone(browser, site, path):
     page, _ = open_page(browser, site, path, 390)
     page.screenshot(path=str(SHOTS / f"{path.replace('/', '_').removesuffix('.html')}-390.png"), full_page=False)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1
+    cut = page.evaluate("""() => [...document.querySelectorAll('div.animation')]
+        .filter(a => a.scrollWidth > a.parentElement.clientWidth + 1 || a.getBoundingClientRect().right > 391)
+        .map(a => a.scrollWidth)""")
+    assert not cut, f"a player wider than the phone's column (px): {cut}"
     page.close()
 
 
