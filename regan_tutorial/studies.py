@@ -79,12 +79,13 @@ def discriminator_step_seconds(discriminator, x_real, x_fake, regularizer=None, 
 
 def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999), width=64,
                    z_dim=2, batch_size=128, d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating,
-                   regularizer=None, gamma=None, n_eval=2500, progress=True):
+                   regularizer=None, gamma=None, max_seconds=None, n_eval=2500, progress=True):
     """Train ``copies`` independent 2D GANs at once, for a study over seeds: G and D are
     :class:`~regan_tutorial.nets.MLPEnsemble` s, each copy with its own initial weights, its own
     ``batch_size`` real samples and noise per step, and its own Adam state (Adam's update is
     scale-free but for its tiny eps, so the 1 / copies that averaging over copies puts on each
-    gradient hardly matters). ``d_loss``, ``g_loss``, ``regularizer`` and ``gamma`` are those of :func:`train`.
+    gradient hardly matters). ``d_loss``, ``g_loss``, ``regularizer``, ``gamma`` and ``max_seconds`` are
+    those of :func:`train` (``steps=None, max_seconds=s``: as many steps as fit in ``s`` seconds).
     Returns a :class:`ToyRun` whose ``coverage`` is a list, one per copy.
     """
     from .metrics import mode_coverage
@@ -98,7 +99,7 @@ def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, beta
         generator, discriminator, data, steps=steps, batch_size=copies * batch_size, seed=seed, progress=progress,
         g_opt=torch.optim.Adam(generator.parameters(), g_lr, betas=betas),
         d_opt=torch.optim.Adam(discriminator.parameters(), d_lr, betas=betas), d_loss=d_loss, g_loss=g_loss,
-        regularizer=regularizer, gamma=gamma)
+        regularizer=regularizer, gamma=gamma, max_seconds=max_seconds)
     with torch.no_grad():
         z = torch.randn(copies * n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1))
         samples = generator(z).view(copies, n_eval, 2)

@@ -18,8 +18,6 @@ pytestmark = pytest.mark.skipif(not (HTML / "index.html").exists(), reason="the 
 
 @pytest.mark.parametrize("path", book.chapter_paths(ROOT), ids=lambda p: p.stem)
 def test_each_chapter_page_opens_its_colab_edition(path):
-    import re
-
     config = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
     org_repo = config["url"].removeprefix("https://github.com/")
     expected = f"https://colab.research.google.com/github/{org_repo}/blob/{config['branch']}/book/{path.name}"
@@ -27,6 +25,13 @@ def test_each_chapter_page_opens_its_colab_edition(path):
     links = set(re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page))
     assert links == {expected}
     assert config["branch"] == "colab"  # the branch the Pages workflow publishes the editions to
+
+
+def test_every_page_stays_under_two_megabytes():
+    """Players carry their frames inline (PNGs in base64); other figures are separate files."""
+    sizes = {p.name: p.stat().st_size for p in (HTML / "book").glob("*.html")}
+    assert len(sizes) == len(book.toc_files(ROOT))
+    assert all(size < 2_000_000 for size in sizes.values()), sizes
 
 
 NUMBER = re.compile(r"\b(Exercise|Theorem|Proposition|Algorithm|Lemma|Definition) (\d+\.\d+)")

@@ -134,3 +134,16 @@ def test_fit_discriminator_approaches_the_optimal_logit():
     assert d(x).detach() == pytest.approx(torch.tensor([2.0, 0.0, -2.0]), abs=0.35)
 
 
+
+
+def test_toy_gan_ensembles_repeat_and_train_to_a_step_or_time_budget():
+    from regan_tutorial.data import ring
+    from regan_tutorial.studies import train_toy_gans
+
+    first, again = (train_toy_gans(ring(), copies=3, steps=20, n_eval=100, progress=False) for _ in range(2))
+    assert first.history.d_loss == again.history.d_loss and len(first.coverage) == 3
+    with torch.no_grad():
+        out = first.generator(torch.randn(100, 2).repeat(3, 1)).view(3, 100, 2)
+    assert not torch.allclose(out[0], out[1])  # each copy has its own weights
+    timed = train_toy_gans(ring(), copies=2, steps=None, max_seconds=0.5, n_eval=100, progress=False)
+    assert len(timed.history.step) > 0 and 0.5 <= timed.history.seconds[-1] < 5
