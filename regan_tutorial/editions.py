@@ -174,4 +174,7 @@ def student_edition(nb):
             cell.metadata.pop("execution", None)
     nb.cells = cells
     nb.metadata.pop("regan_tutorial", None)  # the book's execution stamp
+    # the grader runs these itself, so a check cell the student deletes or edits changes nothing
+    checks = [c for c in cells if c.metadata.get("regan", {}).get("role") == "check"]
+    nb.metadata["regan"] = {"checks": {c.metadata["regan"]["exercise"]: c.source for c in checks}}
     return nb

@@ -4,9 +4,14 @@
 top to bottom in a fresh kernel (``smoke`` profile, a time limit per notebook) and
 reads, for every code exercise, what its checker printed: *passed*, *not attempted*
 (the stub still raises ``NotImplementedError``), or *failed* with the checker's
-explanation. The checker cells are found by ``metadata.regan.role == "check"``
-(written by :func:`regan_tutorial.editions.student_edition`). A notebook that
-errors elsewhere or runs out of time is reported, and grading goes on.
+explanation. The grader does not read the student's check cells: it runs each
+exercise's checker call itself, in cells appended to the notebook, with the
+course's checkers freshly imported. The calls come from the notebook's
+``metadata.regan.checks``, which :func:`regan_tutorial.editions.student_edition`
+writes (else from the check cells, ``metadata.regan.role == "check"``), so a check
+cell that a student deleted or edited changes nothing. It is no sandbox: the
+student's code runs in the same kernel. A notebook that errors elsewhere or runs
+out of time is reported, and grading goes on.
 """
 
 import os
@@ -35,7 +40,7 @@ def _outcome(cell):
     if error:
         return FAILED, f"{error['ename']}: {error['evalue']}"
     if not outputs and cell.get("execution_count") is None:
-        return NOT_RUN, "the notebook stopped before this cell"
+        return NOT_RUN, "the notebook stopped before its checks ran"
     lines = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream").splitlines()
     verdicts = [(NOT_ATTEMPTED, line) if "not implemented yet" in line else (PASSED, line)
                 if re.search(r": all checks passed\.", line) else (FAILED, line)
@@ -50,6 +55,18 @@ def _outcome(cell):
     return FAILED, " ".join(line for status, line in verdicts if status != PASSED)
 
 
+RELOAD = "import importlib\nimport regan_tutorial.exercises\nexercises = importlib.reload(regan_tutorial.exercises)\n"
+
+
+def _checks(nb):
+    """Exercise label -> its checker call, as the student edition recorded them."""
+    recorded = nb.metadata.get("regan", {}).get("checks")
+    if recorded:
+        return dict(recorded)
+    return {c.metadata["regan"]["exercise"]: c.source for c in nb.cells
+            if c.metadata.get("regan", {}).get("role") == "check"}
+
+
 def grade(path, timeout=600):
     """Execute the notebook at ``path`` (a copy, in its folder) and report each checked exercise."""
     import nbformat
@@ -58,6 +75,9 @@ def grade(path, timeout=600):
 
     nb = nbformat.read(path, as_version=4)
     report = Report(str(path))
+    graders = [nbformat.v4.new_code_cell(RELOAD + call, metadata={"regan": {"exercise": label, "role": "grader"}})
+               for label, call in _checks(nb).items()]
+    nb.cells.extend(graders)
     env = {"REGAN_PROFILE": os.environ.get("REGAN_PROFILE", "smoke"), "TQDM_DISABLE": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -72,10 +92,10 @@ def grade(path, timeout=600):
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     for cell in nb.cells:
         regan = cell.metadata.get("regan", {})
-        if regan.get("role") == "check":
+        if regan.get("role") == "grader":
             status, message = _outcome(cell)
             report.exercises[regan["exercise"]] = {"status": status, "message": message}
-        elif cell.cell_type == "code" and regan.get("role") != "stub":
+        elif cell.cell_type == "code" and regan.get("role") not in ("stub", "check"):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
                     report.errors.append(f"{out['ename']}: {out['evalue']}")

@@ -141,6 +141,27 @@ def test_typical_wrong_answers_fail_with_the_checkers_explanation(student, tmp_p
         assert result["status"] == FAILED and words in result["message"], (name, result)
 
 
+def test_the_grader_runs_the_checks_itself_whatever_the_check_cells_say(student, tmp_path):
+    """A check cell deleted, edited to print a pass, or a checker replaced in the notebook: the
+    grader appends the recorded checker calls and imports the checkers afresh."""
+    chapter, label, wrong, words = WRONG["jsd without the halves"]
+    right = solutions(ROOT / "book" / f"{chapter}.ipynb")[label]
+    faked = 'print("JSD: all checks passed.")\nexercises.check_jsd = lambda fn: print("JSD: all checks passed.")'
+    cases = {"check cell deleted": (right, None, PASSED), "check cell faked": (wrong, faked, FAILED)}
+    for name, (answer, check, expected) in cases.items():
+        path = fill(student / f"{chapter}.ipynb", {label: answer}, tmp_path / f"{name}.ipynb")
+        nb = nbformat.read(path, as_version=4)
+        (i,) = [i for i, c in enumerate(nb.cells) if c.metadata.get("regan", {}).get("role") == "check"]
+        if check is None:
+            del nb.cells[i]
+        else:
+            nb.cells[i].source = check
+        nbformat.write(nb, path)
+        result = grade(path).exercises[label]
+        assert result["status"] == expected, (name, result)
+        assert expected == PASSED or words in result["message"], (name, result)
+
+
 def test_a_notebook_that_breaks_is_reported_and_the_others_still_graded(student, tmp_path, capsys):
     broken = nbformat.read(student / "01_gan_theory.ipynb", as_version=4)
     broken.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('my bug')"))
