@@ -196,6 +196,20 @@ def _check_options(data, steps, batch_size, d_steps, labels, classifier, penalty
                          "classifier=); use an unconditional critic with classifier=, or a regularizer= on the logits")
 
 
+def _check_networks(data, generator, discriminator, g_opt, d_opt):
+    """Refuse swapped optimisers and a network on another device than the data."""
+    for name, net, opt, opt_name in (("generator", generator, g_opt, "g_opt"),
+                                     ("discriminator", discriminator, d_opt, "d_opt")):
+        held = {id(p) for group in opt.param_groups for p in group["params"]}
+        if not held & {id(p) for p in net.parameters()}:
+            raise ValueError(f"{opt_name} holds none of the {name}'s parameters: build it from "
+                             f"{name}.parameters() (were g_opt and d_opt swapped?)")
+        devices = sorted({str(p.device) for p in net.parameters()})
+        if devices != [str(data.device)]:
+            raise ValueError(f"the {name} is on {', '.join(devices)} and the data on {data.device}: "
+                             f"move both to one device, e.g. with .to(device)")
+
+
 def _name(obj):
     """A stable name for a function or object, for the checkpoint's record of the settings."""
     if obj is None or isinstance(obj, (int, float, str, bool)):
@@ -284,6 +298,7 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     """
     _check_options(data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma,
                    max_seconds, snapshot, snapshot_every, checkpoint_every)
+    _check_networks(data, generator, discriminator, g_opt, d_opt)
     weight = gamma if callable(gamma) else (lambda t: gamma)
     d_terms, g_terms = {}, {}
     if penalty is not None:

@@ -232,6 +232,17 @@ def test_options_that_cannot_work_are_refused_before_training(options, words):
         train(g, d, DATA, g_opt=g_opt, d_opt=d_opt, progress=False, **kw)
 
 
+def test_swapped_optimisers_and_a_network_on_another_device_are_refused_before_training():
+    g, d, g_opt, d_opt = small_gan()
+    before = [p.clone() for p in [*g.parameters(), *d.parameters()]]
+    with pytest.raises(ValueError, match="g_opt holds none of the generator's parameters"):
+        train(g, d, DATA, steps=3, batch_size=8, g_opt=d_opt, d_opt=g_opt, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(before, [*g.parameters(), *d.parameters()]))
+    d = d.to("meta")  # any device but the data's
+    with pytest.raises(ValueError, match="the discriminator is on meta and the data on cpu"):
+        train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=torch.optim.Adam(d.parameters()), progress=False)
+
+
 def test_each_term_is_recorded_under_its_own_name():
     h = run(penalty=losses.gradient_penalty, info_loss=lambda x, z: 0.0 * x.sum() + 0.25)
     assert set(h.d_terms) == {"penalty", "info"} and set(h.g_terms) == {"info"}
