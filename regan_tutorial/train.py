@@ -170,6 +170,10 @@ def _count(name, value, minimum=1):
 def _check_options(data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma,
                    max_seconds, snapshot, snapshot_every, checkpoint_every):
     """Refuse settings that cannot train or that would combine into something half-working."""
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"data= must be a tensor of the real samples, (N, ...) on the training device, got a "
+                        f"{type(data).__name__}: the loop draws its own batches (for a Dataset of (x, y) pairs, "
+                        f"pass torch.stack([x for x, _ in dataset]))")
     if steps is None and max_seconds is None:
         raise ValueError("pass steps= (the number of generator steps), max_seconds= (a time budget), or both")
     if steps is not None:

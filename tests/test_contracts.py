@@ -232,12 +232,15 @@ def test_options_that_cannot_work_are_refused_before_training(options, words):
         train(g, d, DATA, g_opt=g_opt, d_opt=d_opt, progress=False, **kw)
 
 
-def test_swapped_optimisers_and_a_network_on_another_device_are_refused_before_training():
+def test_swapped_optimisers_a_data_loader_and_a_network_on_another_device_are_refused():
     g, d, g_opt, d_opt = small_gan()
     before = [p.clone() for p in [*g.parameters(), *d.parameters()]]
     with pytest.raises(ValueError, match="g_opt holds none of the generator's parameters"):
         train(g, d, DATA, steps=3, batch_size=8, g_opt=d_opt, d_opt=g_opt, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(before, [*g.parameters(), *d.parameters()]))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(DATA), batch_size=8)
+    with pytest.raises(TypeError, match="got a DataLoader"):
+        train(g, d, loader, steps=3, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
     d = d.to("meta")  # any device but the data's
     with pytest.raises(ValueError, match="the discriminator is on meta and the data on cpu"):
         train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=torch.optim.Adam(d.parameters()), progress=False)
