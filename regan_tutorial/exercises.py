@@ -264,8 +264,16 @@ def check_gradient_penalty(fn):
                 hint = " It penalises the squared norm: use (||grad|| - 1)^2, with the norm itself."
             elif critic is steep and abs(value - 4) < 0.05:
                 hint = " Did you forget lambda = 10?"
+            elif critic is linear and abs(value - 10 * (len(xr) ** 0.5 - 1) ** 2) < 1:
+                hint = " It takes one norm over the whole batch: take one per sample, grad.flatten(1).norm(dim=1)."
             problems.append(f"for {what} it gives {value:.4f}, expected {expected:.4f}.{hint}")
             break
+    if not problems:  # right values; does the penalty train the critic?
+        layer = torch.nn.Linear(3, 1)
+        got, _ = _call(fn, lambda x: layer(x).squeeze(1), x_real, x_fake)
+        if not got.requires_grad:
+            problems.append("its result has no gradient to back-propagate to the critic's weights: "
+                            "compute the input gradient with torch.autograd.grad(..., create_graph=True).")
     return _report("gradient penalty", problems)
 
 

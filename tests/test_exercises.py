@@ -1,4 +1,6 @@
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from regan_tutorial import exercises, metrics, theory
 
@@ -28,8 +30,6 @@ def test_checkers_accept_answers_written_independently_of_the_package(capsys):
 
 
 def test_discriminator_loss_checker_accepts_an_independent_answer_and_names_slips(capsys):
-    import torch
-    import torch.nn.functional as F
 
     def student(d_real, d_fake):  # -log sigmoid(l) = softplus(-l), written out
         return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
@@ -73,7 +73,6 @@ def test_modes_checker_explains_the_threshold(capsys):
 
 
 def torch_nearest(samples, centres):
-    import torch
 
     return torch.cdist(samples, centres).argmin(dim=1).tolist()
 
@@ -81,17 +80,26 @@ def torch_nearest(samples, centres):
 def test_gradient_penalty_checker(capsys):
     from regan_tutorial import losses
 
+    def student_penalty(critic, x_real, x_fake, create_graph=True, per_sample=True):
+        """WGAN-GP's penalty written without the package."""
+        alpha = torch.rand(len(x_real), 1)
+        x = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=create_graph)
+        return 10 * ((grad.norm(dim=1) if per_sample else grad.norm()) - 1).pow(2).mean()
+
+    assert exercises.check_gradient_penalty(student_penalty)
     assert exercises.check_gradient_penalty(losses.gradient_penalty)
     assert not exercises.check_gradient_penalty(lambda c, r, f: losses.gradient_penalty(c, r, r + 0 * f))
     assert not exercises.check_gradient_penalty(lambda c, r, f: losses.gradient_penalty(c, r, f, lam=1.0))
+    assert not exercises.check_gradient_penalty(lambda c, r, f: student_penalty(c, r, f, create_graph=False))
+    assert not exercises.check_gradient_penalty(lambda c, r, f: student_penalty(c, r, f, per_sample=False))
     out = capsys.readouterr().out
     assert "real samples only" in out and "lambda = 10" in out
+    assert "create_graph=True" in out and "one norm over the whole batch" in out
 
 
 def test_categorical_info_loss_checker(capsys):
-    import torch.nn.functional as F
 
-    import torch
 
     assert exercises.check_categorical_info_loss(  # written out: log-sum-exp minus the chosen logit
         lambda l, c: (torch.logsumexp(l, 1) - l[torch.arange(len(c)), c]).mean())
@@ -102,7 +110,6 @@ def test_categorical_info_loss_checker(capsys):
 
 
 def test_js_regularizer_checker_accepts_the_package_and_names_common_slips(capsys):
-    import torch
 
     from regan_tutorial.losses import input_gradient_norm2, js_regularizer
 
@@ -132,8 +139,6 @@ def test_js_regularizer_checker_accepts_the_package_and_names_common_slips(capsy
 
 
 def test_keras_style_loss_checker_accepts_an_independent_answer_and_names_slips(capsys):
-    import torch
-    import torch.nn.functional as F
 
     def student(wrapped, x_real, x_fake, gamma):  # the four outputs, written out
         l_real, p_real = wrapped(x_real, 1)
@@ -159,7 +164,6 @@ def test_keras_style_loss_checker_accepts_an_independent_answer_and_names_slips(
 
 
 def test_hinge_loss_checker_accepts_an_independent_answer_and_names_slips(capsys):
-    import torch
 
     def student(d_real, d_fake):
         return torch.clamp(1 - d_real, min=0).mean() + torch.clamp(1 + d_fake, min=0).mean()
