@@ -3,7 +3,7 @@
 Importing it does nothing but define names: no seeding, no downloads, no prints.
 """
 
-from .profiles import budget, get_device, profile, seed_everything
+from .profiles import budget, get_device, profile, run_solutions, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["budget", "get_device", "profile", "seed_everything", "__version__"]
+__all__ = ["budget", "get_device", "profile", "run_solutions", "seed_everything", "__version__"]

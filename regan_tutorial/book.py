@@ -60,25 +60,64 @@ def check_target(source, target, force=False):
         raise UsageError(f"the target {target} is not empty; name an empty or new folder, or pass --force")
 
 
-def execute(path, profile="book", timeout=3600):
-    """Execute one notebook in place under ``REGAN_PROFILE=profile``; returns its wall time."""
+TRAINS = "trains"  # the tag of a solution cell that trains GANs: guarded by rt.run_solutions
+RUN_TIME = "run-time"  # the tag of the Markdown cell near the top that says how long the chapter takes
+
+
+def _cell_seconds(cell):
+    from datetime import datetime
+
+    timing = cell.metadata.get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def run_time_note(seconds, date):
+    """What the chapter's ``run-time`` cell says, from its execution stamp."""
+    minutes = max(1, round(seconds / 60))
+    return (f"*Running this chapter top to bottom takes about {minutes} minute{'s' * (minutes > 1)} on a "
+            f"2-core CPU (`book` profile, measured {date}). Exercise solutions that train GANs do not run "
+            "under Run All: the book shows their results, and `REGAN_SOLUTIONS=1` runs them.*")
+
+
+def execute(path, profile="book", timeout=3600, solutions=False):
+    """Execute one notebook in place under ``REGAN_PROFILE=profile``; returns its wall time.
+
+    Solution cells tagged ``trains`` are skipped, keeping their stored outputs, unless
+    ``solutions``; the stamp's ``seconds`` is the run without them (what Run All costs),
+    and the chapter's ``run-time`` cell is rewritten from it.
+    """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     os.environ["REGAN_PROFILE"] = profile
+    os.environ["REGAN_SOLUTIONS"] = "1" if solutions else "0"
     os.environ["TQDM_DISABLE"] = "1"  # a static page cannot draw a live bar; train() prints a summary line
     tic = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
+                   skip_cells_with_tag="__none__" if solutions else TRAINS,
                    resources={"metadata": {"path": str(Path(path).parent)}}).execute()
     seconds = time.perf_counter() - tic
+    date = time.strftime("%Y-%m-%d")
+    trains = [c for c in nb.cells if TRAINS in c.metadata.get("tags", [])]
+    if solutions:
+        for cell in trains:
+            cell.metadata.setdefault("regan", {})["executed"] = {"date": date, "seconds": round(_cell_seconds(cell), 1)}
+    seconds -= sum(_cell_seconds(c) for c in trains) if solutions else 0.0
     nb.metadata.pop("widgets", None)
     nb.metadata["regan_tutorial"] = {
         "profile": profile,
         "version": __version__,
         "seconds": round(seconds, 1),
-        "executed": time.strftime("%Y-%m-%d"),
+        "executed": date,
     }
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and RUN_TIME in cell.metadata.get("tags", []) and profile == "book":
+            cell.source = run_time_note(seconds, date)
     nbformat.write(nb, path)
     return seconds
 
@@ -157,6 +196,8 @@ def main(argv=None):
     run = sub.add_parser("execute", help="execute notebooks in place and store their outputs")
     run.add_argument("paths", nargs="+")
     run.add_argument("--profile", default="book", choices=("smoke", "book", "full"))
+    run.add_argument("--solutions", action="store_true",
+                     help="also run the solution cells that train (tagged 'trains'); by default they keep their outputs")
     strip = sub.add_parser("strip-solutions", help="write copies of the notebooks without solutions")
     strip.add_argument("source")
     strip.add_argument("target")
@@ -185,7 +226,7 @@ def main(argv=None):
     if args.command == "execute":
         for path in found:
             print(f"executing {path} (profile {args.profile}) ...", flush=True)
-            print(f"  done in {execute(path, args.profile):.0f} s", flush=True)
+            print(f"  done in {execute(path, args.profile, solutions=args.solutions):.0f} s", flush=True)
     else:
         source = Path(args.source)
         for path in found:

@@ -67,16 +67,27 @@ class MLPEnsemble(nn.Module):
     through copy k only, with its weights stacked beside the others' and batched matrix
     products (``torch.baddbmm``) doing all copies in one call. Each row's output depends on
     that row alone, so per-sample input gradients (and penalties on them) are those of its
-    own copy, and a loss averaged over all rows trains every copy on its own chunk (with its
-    gradient scaled by 1 / copies, which Adam's update all but ignores: it is scale-free but for
-    its tiny eps). ``squeeze=True`` returns shape (copies * N,), one logit per row, as a
-    discriminator does.
+    own copy, and a loss averaged over all rows trains every copy on its own chunk, with its
+    gradient scaled by 1 / copies. Adam's update all but ignores that (it is scale-free but
+    for its tiny eps); for plain or momentum SGD, multiply the learning rate by ``copies``.
+
+    ``slope`` and ``dropout`` act between the layers as in :func:`mlp`, ``output`` after the
+    last (``"tanh"`` for images). Rows are ``in_shape`` samples (flattened on the way in) and
+    ``out_shape`` samples on the way out (default: flat). ``squeeze=True`` returns shape
+    (copies * N,), one logit per row, as a discriminator does.
     """
 
-    def __init__(self, copies, sizes, slope=0.2, squeeze=False):
+    def __init__(self, copies, sizes, slope=0.2, squeeze=False, dropout=0.0, output="none",
+                 in_shape=None, out_shape=None):
         super().__init__()
-        self.copies, self.slope, self.squeeze = copies, slope, squeeze
+        self.copies, self.slope, self.squeeze, self.dropout = copies, slope, squeeze, dropout
+        self.in_shape = tuple(in_shape or (sizes[0],))
+        self.out_shape = tuple(out_shape or (sizes[-1],))
+        if math.prod(self.in_shape) != sizes[0] or math.prod(self.out_shape) != sizes[-1]:
+            raise ValueError(f"in_shape {self.in_shape} and out_shape {self.out_shape} must hold "
+                             f"{sizes[0]} and {sizes[-1]} values, the first and last of sizes={sizes}")
         self.in_features = self.z_dim = sizes[0]  # z_dim: read by the training loop for a generator
+        self.output = _output(output)
         layers = [[m for m in mlp(sizes, slope) if isinstance(m, nn.Linear)] for _ in range(copies)]
         self.weights = nn.ParameterList(torch.stack([c[j].weight.detach().T for c in layers])
                                         for j in range(len(sizes) - 1))  # (copies, in, out)
@@ -84,15 +95,17 @@ class MLPEnsemble(nn.Module):
                                        for j in range(len(sizes) - 1))  # (copies, 1, out)
 
     def forward(self, x):
-        if x.dim() != 2 or x.shape[1] != self.in_features or len(x) % self.copies:
-            raise ValueError(f"{type(self).__name__} expects input of shape ({self.copies} * N, {self.in_features}), "
-                             f"got {tuple(x.shape)}")
-        h = x.view(self.copies, -1, self.in_features)
+        if tuple(x.shape[1:]) != self.in_shape or len(x) % self.copies:
+            raise ValueError(f"{type(self).__name__} expects input of shape ({self.copies} * N, "
+                             f"{', '.join(map(str, self.in_shape))}), got {tuple(x.shape)}")
+        h = x.reshape(self.copies, -1, self.in_features)
         for j, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if j < len(self.weights) - 1:
                 h = nn.functional.leaky_relu(h, self.slope)
-        h = h.reshape(len(x), -1)
+                if self.dropout:
+                    h = nn.functional.dropout(h, self.dropout, self.training)
+        h = self.output(h).reshape(len(x), *self.out_shape)
         return h.squeeze(1) if self.squeeze else h
 
 

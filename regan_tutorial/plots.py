@@ -110,18 +110,28 @@ def game_player(x, p_data, means, std=1.0):
                   figsize=(9, 3.5))
 
 
-def snapshot_2d(z, lim=3.0, n=80):
-    """A ``snapshot`` for :func:`regan_tutorial.train.train`: samples G(z) and D(x) on an n x n grid."""
+def snapshot_2d(z, lim=3.0, n=80, copies=1):
+    """A ``snapshot`` for :func:`regan_tutorial.train.train`: samples G(z) and D(x) on an n x n grid.
+
+    For ``copies`` > 1 (an :class:`~regan_tutorial.nets.MLPEnsemble` of GANs) every copy gets the
+    same z and grid, and the snapshot holds one of each per copy: samples (copies, N, 2) and D
+    (copies, n, n); :func:`copy_snapshots` takes out one copy's."""
     points = field_grid(lim, n)
 
     def take(generator, discriminator):
         was_training = discriminator.training
         discriminator.eval()
-        d = torch.sigmoid(discriminator(points.to(z.device))).view(n, n).cpu()
+        d = torch.sigmoid(discriminator(points.repeat(copies, 1).to(z.device))).view(copies, n, n).cpu()
         discriminator.train(was_training)
-        return {"samples": generator(z).cpu(), "d": d}
+        samples = generator(z.repeat(copies, 1)).view(copies, len(z), -1).cpu()
+        return {"samples": samples[0], "d": d[0]} if copies == 1 else {"samples": samples, "d": d}
 
     return take
+
+
+def copy_snapshots(snapshots, k):
+    """Copy ``k``'s ``(step, snapshot)`` pairs out of an ensemble's :func:`snapshot_2d` snapshots."""
+    return [(step, {"samples": snap["samples"][k], "d": snap["d"][k]}) for step, snap in snapshots]
 
 
 def draw_snapshot(ax, step, snap, centres, lim=3.0, label=""):

@@ -6,6 +6,12 @@ notebook trains:
 * ``smoke``: seconds per notebook, for CI (results are meaningless);
 * ``book``: good results on a laptop CPU in minutes (the default);
 * ``full``: paper-scale budgets, meant for a GPU.
+
+A second switch, ``REGAN_SOLUTIONS``, decides whether the exercise solutions
+that train GANs run: off by default, so that Run All (in Jupyter or on Colab)
+trains only what the chapter's text needs; the book shows those solutions'
+stored outputs. ``REGAN_SOLUTIONS=1`` runs them (the tests set it, so CI
+executes every solution in the ``smoke`` profile).
 """
 
 import os
@@ -33,6 +39,22 @@ def budget(smoke, book, full=None):
     ``full`` defaults to ``book`` when a setting does not grow with compute.
     """
     return {"smoke": smoke, "book": book, "full": book if full is None else full}[profile()]
+
+
+def run_solutions(what):
+    """Whether a solution cell that trains runs: ``if rt.run_solutions("trains 8 toy GANs"):``.
+
+    True under ``REGAN_SOLUTIONS=1`` (read at each call, so ``os.environ`` set in the
+    notebook works too); otherwise it says what was skipped and how to run it.
+    """
+    value = os.environ.get("REGAN_SOLUTIONS", "0").strip().lower()
+    if value not in ("0", "1", "", "false", "true"):
+        raise ValueError(f"REGAN_SOLUTIONS={value!r}: use 1 to run the solutions that train, 0 to skip them")
+    if value in ("1", "true"):
+        return True
+    print(f"Not run: this solution {what}. The book shows its results; to train it here, "
+          "run `import os; os.environ['REGAN_SOLUTIONS'] = '1'` and then this cell again.")
+    return False
 
 
 def get_device(verbose=True):

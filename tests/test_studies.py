@@ -1,0 +1,110 @@
+"""Studies: batched copies of a GAN train as the single GAN does, and a stored study can be trusted
+only while it comes from the current settings."""
+
+import json
+
+import pytest
+import torch
+
+from regan_tutorial import nets, plots, studies
+from regan_tutorial.losses import js_regularizer
+from regan_tutorial.train import AnnealedGamma
+
+# name -> the settings its chapter checks it against (book profile)
+STORED = {
+    "js_ring": lambda: dict(zip(("common", "arms"), studies.js_ring_study())),
+    "js_mnist": lambda: dict(zip(("common", "arms"), studies.js_mnist_study())),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STORED))
+def test_each_stored_study_comes_from_the_current_settings_and_says_what_made_it(name):
+    record = studies.load_study(name, STORED[name]())  # raises if the settings changed
+    made = record["made_by"]
+    assert made["script"].startswith("benchmarks/") and made["commit"] and made["seconds"] > 0
+    assert record["rows"]
+
+
+def test_every_stored_study_is_checked_by_a_test():
+    shipped = {p.stem for p in studies.study_path("x").parent.glob("*.json")}
+    assert shipped == set(STORED)
+
+
+def test_a_stored_study_with_other_settings_is_refused_naming_what_differs(tmp_path, monkeypatch):
+    monkeypatch.setattr(studies, "study_path", lambda name: tmp_path / f"{name}.json")
+    common, arms = studies.js_ring_study(steps=20, copies=2)
+    studies.save_study("toy", {"common": common, "arms": arms}, {"a": 1}, "benchmarks/x.py", 1.0)
+    assert studies.load_study("toy", {"common": common, "arms": arms})["rows"] == {"a": 1}
+    common_b, arms_b = studies.js_ring_study(steps=30, copies=2)
+    with pytest.raises(ValueError, match=r"\(arms, common differ\): re-run python benchmarks/x.py"):
+        studies.load_study("toy", {"common": common_b, "arms": arms_b})
+    with pytest.raises(FileNotFoundError, match="run its script"):
+        studies.load_study("missing", {})
+
+
+def test_settings_are_described_by_what_identifies_them():
+    described = studies.describe({"gamma": AnnealedGamma(2.0, 100), "regularizer": js_regularizer, "b": (0.5, 0.9)})
+    assert described == {"gamma": {"class": "regan_tutorial.train.AnnealedGamma", "gamma0": 2.0,
+                                   "total_steps": 100, "decay": 0.01},
+                         "regularizer": "regan_tutorial.losses.js_regularizer", "b": [0.5, 0.9]}
+    assert studies.describe(AnnealedGamma(2.0, 100)) != studies.describe(AnnealedGamma(50.0, 100))
+    with pytest.raises(ValueError, match="cannot be identified"):
+        studies.describe({"gamma": lambda t: 2.0})
+
+
+def test_an_ensemble_of_image_mlps_runs_each_copy_as_the_single_network_does():
+    torch.manual_seed(0)
+    d = nets.MLPEnsemble(3, [784, 32, 1], slope=0.2, squeeze=True, dropout=0.5, in_shape=(1, 28, 28))
+    g = nets.MLPEnsemble(3, [10, 32, 784], output="tanh", out_shape=(1, 28, 28))
+    singles = []
+    for k in range(3):
+        single = nets.MLPDiscriminator((1, 28, 28), (32,), dropout=0.5)
+        with torch.no_grad():
+            for j, linear in enumerate(m for m in single.net if isinstance(m, torch.nn.Linear)):
+                linear.weight.copy_(d.weights[j][k].T)
+                linear.bias.copy_(d.biases[j][k, 0])
+        singles.append(single.eval())
+    x = torch.randn(3 * 5, 1, 28, 28)
+    d.eval()
+    expected = torch.cat([singles[k](x[5 * k:5 * (k + 1)]) for k in range(3)])
+    torch.testing.assert_close(d(x), expected)
+    images = g(torch.randn(6, 10))
+    assert images.shape == (6, 1, 28, 28) and images.abs().max() <= 1
+    d.train()
+    assert not torch.equal(d(x), d(x)), "dropout acts in training mode"
+    with pytest.raises(ValueError, match=r"expects input of shape \(3 \* N, 1, 28, 28\), got \(4, 1, 28, 28\)"):
+        d(torch.randn(4, 1, 28, 28))
+    with pytest.raises(ValueError, match="must hold 784 and 1 values"):
+        nets.MLPEnsemble(2, [784, 8, 1], in_shape=(1, 27, 28))
+
+
+def test_sgd_on_an_ensemble_with_lr_times_copies_steps_each_copy_as_alone():
+    """The loss averages over copies, scaling each copy's gradient by 1/copies: lr * copies undoes it."""
+    torch.manual_seed(0)
+    ens = nets.MLPEnsemble(2, [3, 4, 1], squeeze=True)
+    alone = nets.MLPEnsemble(1, [3, 4, 1], squeeze=True)
+    with torch.no_grad():
+        for a, e in zip(alone.parameters(), ens.parameters()):
+            a.copy_(e[:1])
+    x = torch.randn(2 * 6, 3)
+    for net, lr, rows in ((ens, 0.1 * 2, x), (alone, 0.1, x[:6])):
+        opt = torch.optim.SGD(net.parameters(), lr, momentum=0.5)
+        for _ in range(3):
+            opt.zero_grad()
+            net(rows).pow(2).mean().backward()
+            opt.step()
+    for a, e in zip(alone.parameters(), ens.parameters()):
+        torch.testing.assert_close(a[0], e[0])
+
+
+def test_ensemble_snapshots_hold_every_copy_and_one_copy_can_be_taken_out():
+    ring_snapshot = plots.snapshot_2d(torch.randn(7, 2), n=5, copies=3)
+    g = nets.MLPEnsemble(3, [2, 8, 2])
+    d = nets.MLPEnsemble(3, [2, 8, 1], squeeze=True)
+    snap = ring_snapshot(g, d)
+    assert snap["samples"].shape == (3, 7, 2) and snap["d"].shape == (3, 5, 5)
+    one = plots.copy_snapshots([(10, snap)], 1)
+    assert one[0][0] == 10 and torch.equal(one[0][1]["samples"], snap["samples"][1])
+    single = plots.snapshot_2d(torch.randn(7, 2), n=5)(nets.MLPGenerator(2, (8,), (2,), output="none"),
+                                                       nets.MLPDiscriminator((2,), (8,)))
+    assert single["samples"].shape == (7, 2) and single["d"].shape == (5, 5)
