@@ -300,12 +300,15 @@ def _code_digest(code, h=None):
     return h.hexdigest()
 
 
-def _identity(obj):
+def _identity(obj, depth=0):
     """What identifies a setting in the checkpoint's record, as text: a number by its value (numpy and
     0-d tensors too), a function by its module, name and code, a ``functools.partial`` by its function
     and arguments, an object by its class and attributes, a network by its class and shapes (its weights
     are in the checkpoint). Raises :class:`_Unidentified` for a lambda or a closure, whose name says
-    nothing about what they compute."""
+    nothing about what they compute, and for what it cannot reach in a few steps (e.g. a cycle)."""
+    if depth > 8:
+        raise _Unidentified("an object nested too deeply to identify")
+    identity = functools.partial(_identity, depth=depth + 1)
     if obj is None or isinstance(obj, (bool, str)):
         return repr(obj)
     if isinstance(obj, numbers.Number):
@@ -313,13 +316,13 @@ def _identity(obj):
     if isinstance(obj, torch.Tensor):
         return f"tensor({obj.tolist()!r})" if obj.numel() <= 16 else f"tensor{tuple(obj.shape)}:{_digest(obj)[:16]}"
     if isinstance(obj, (list, tuple)):
-        return "[" + ", ".join(map(_identity, obj)) + "]"
+        return "[" + ", ".join(map(identity, obj)) + "]"
     if isinstance(obj, dict):
-        return "{" + ", ".join(f"{k!r}: {_identity(v)}" for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))) + "}"
+        return "{" + ", ".join(f"{k!r}: {identity(v)}" for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))) + "}"
     if isinstance(obj, functools.partial):
-        return f"functools.partial({_identity(obj.func)}, *{_identity(obj.args)}, **{_identity(obj.keywords)})"
+        return f"functools.partial({identity(obj.func)}, *{identity(obj.args)}, **{identity(obj.keywords)})"
     if isinstance(obj, types.MethodType):
-        return f"{_identity(obj.__self__)}.{obj.__func__.__name__}"
+        return f"{identity(obj.__self__)}.{obj.__func__.__name__}"
     if isinstance(obj, types.FunctionType):
         if obj.__name__ == "<lambda>" or obj.__closure__ or "<locals>" in obj.__qualname__:
             raise _Unidentified("a lambda" if obj.__name__ == "<lambda>" else f"a closure ({obj.__qualname__})")
@@ -327,9 +330,9 @@ def _identity(obj):
     if isinstance(obj, (type, types.BuiltinFunctionType)) or (callable(obj) and hasattr(obj, "__qualname__")):
         return f"{getattr(obj, '__module__', None)}.{obj.__qualname__}"
     if isinstance(obj, nn.Module):
-        return f"{_identity(type(obj))}{[tuple(v.shape) for v in obj.state_dict().values()]}"
+        return f"{identity(type(obj))}{[tuple(v.shape) for v in obj.state_dict().values()]}"
     if hasattr(obj, "__dict__"):
-        return f"{_identity(type(obj))}{_identity(vars(obj))}"
+        return f"{identity(type(obj))}{identity(vars(obj))}"
     raise _Unidentified(f"a {type(obj).__name__} object")
 
 

@@ -400,11 +400,22 @@ def make_gamma(value):
     return gamma
 
 
+class CyclicPrior:
+    """A prior object that refers to itself (e.g. through a parent that holds it)."""
+
+    def __init__(self):
+        self.me = self
+
+    def __call__(self, n, rng):
+        return torch.randn(n, 4, generator=rng)
+
+
 @pytest.mark.parametrize("options,why", [
     (dict(regularizer=losses.js_regularizer, gamma=lambda t: 2.0), "gamma= is a lambda"),
+    (dict(prior=CyclicPrior()), "prior= is an object nested too deeply to identify"),
     (dict(regularizer=losses.js_regularizer, gamma=make_gamma(2.0)), r"gamma= is a closure \(make_gamma.<locals>.gamma\)"),
     (dict(info_loss=lambda x, z: 0 * x.sum()), "info_loss= is a lambda"),
-], ids=["lambda", "closure", "info_loss lambda"])
+], ids=["lambda", "cycle", "closure", "info_loss lambda"])
 def test_a_checkpoint_refuses_settings_it_could_not_tell_from_others(options, why, tmp_path):
     """`lambda t: 2.0` and `lambda t: 50.0` have the same name: a run must refuse, not guess they are the same."""
     with pytest.raises(ValueError, match=f"{why}, which a later run cannot tell apart.*functools.partial"):
