@@ -22,6 +22,7 @@ import argparse
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,6 +59,17 @@ def check_target(source, target, force=False):
                          "or mix with the originals; name a folder outside it")
     if target.is_dir() and any(target.iterdir()) and not force:
         raise UsageError(f"the target {target} is not empty; name an empty or new folder, or pass --force")
+
+
+def check_writes(pairs):
+    """Refuse any write, of the (source, target) pairs, whose target file resolves to a source,
+    whatever ``--force`` says: ``--force`` writes into a folder with files in it, it never
+    replaces what the command reads."""
+    read = {Path(source).resolve(): Path(source) for source, _ in pairs}
+    for _, target in pairs:
+        if Path(target).resolve() in read:
+            raise UsageError(f"the target {target} is the source {read[Path(target).resolve()]}: writing it would "
+                             "replace the original; name another folder (or file)")
 
 
 TRAINS = "trains"  # the tag of a solution cell that trains GANs: guarded by rt.run_solutions
@@ -229,8 +241,13 @@ def main(argv=None):
             print(f"  done in {execute(path, args.profile, solutions=args.solutions):.0f} s", flush=True)
     else:
         source = Path(args.source)
-        for path in found:
-            target = Path(args.target) / (path.relative_to(source) if source.is_dir() else path.name)
+        pairs = [(path, Path(args.target) / (path.relative_to(source) if source.is_dir() else path.name))
+                 for path in found]
+        try:
+            check_writes(pairs)
+        except UsageError as err:
+            parser.error(str(err))
+        for path, target in pairs:
             write = {"strip-solutions": strip_solutions, "colab": write_colab, "student": write_student}[args.command]
             write(path, target)
             print(f"wrote {target}")
@@ -244,6 +261,9 @@ def _grade(parser, args):
 
     try:
         found = notebooks(args.paths)
+        if args.json:  # checked before hours of grading, not after
+            check_writes([(path, args.json) for path in found])
+            _check_report_path(Path(args.json))
     except UsageError as err:
         parser.error(str(err))
     reports = []
@@ -253,6 +273,20 @@ def _grade(parser, args):
     if args.json:
         Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=1))
     return 0
+
+
+def _check_report_path(path):
+    """The report file can be written: its folder exists (or is made) and is writable."""
+    if path.is_dir():
+        raise UsageError(f"--json {path} is a folder: name a file in it, e.g. {path / 'report.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent):
+            pass
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as err:
+        raise UsageError(f"--json {path}: cannot write there ({err.strerror}); name a file in a writable folder") from None
 
 
 if __name__ == "__main__":

@@ -3,15 +3,29 @@
 Each checker runs the student's function on cases with known answers, prints
 either a confirmation or the first problem it found with a hint, and returns
 ``True`` or ``False``. Nothing is raised, so a notebook keeps running.
+
+A checker checks what training uses, not only the value: a loss or penalty must carry the
+reference's gradient (one rebuilt from ``.item()``, computed under ``torch.no_grad()`` or
+without ``create_graph=True`` has the right value and trains nothing). Every random case is
+seeded, and so are torch's and NumPy's global random numbers during each call of the student's
+function (restored after it), so a verdict never depends on luck. Each call has a time limit
+(:data:`TIME_LIMIT` seconds), and an answer that is the package's own function is refused.
 """
 
+import contextlib
+import copy
 import functools
 import math
+import re
+import signal
+import threading
 
 import numpy as np
 import torch
 
-from . import metrics, theory
+from . import losses, metrics, theory
+
+TIME_LIMIT = 30.0  # seconds for one call of a student's function; ample for the exercises' small cases
 
 
 def _never_raises(name):
@@ -20,7 +34,8 @@ def _never_raises(name):
         @functools.wraps(checker)
         def checked(fn):
             try:
-                return checker(fn)
+                with torch.random.fork_rng(devices=[]):  # the checker's own nets draw their initial weights
+                    return checker(fn)
             except Exception as err:  # a result the checker could not use, e.g. an array or a string
                 return _report(name, [f"its result could not be used ({type(err).__name__}: {err}); "
                                       "return what the exercise asks for (see the docstring)."])
@@ -36,11 +51,66 @@ def _report(name, problems):
     return True
 
 
+class _TooSlow(BaseException):
+    """A student's function ran past the time limit (a BaseException: ``except Exception`` in a loop does not stop it)."""
+
+
+def _limited(fn, args):
+    """``fn(*args)``, stopped after :data:`TIME_LIMIT` seconds with :class:`_TooSlow`: by SIGALRM on the
+    main thread where there is one (it interrupts a Python loop), else in a daemon thread that is left behind."""
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        def stop(signum, frame):
+            raise _TooSlow
+
+        previous = signal.signal(signal.SIGALRM, stop)
+        outer, _ = signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT)
+        try:
+            return fn(*args)
+        finally:
+            left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            if outer:  # someone else's alarm (e.g. a test timeout): rearm it with what it had left
+                signal.setitimer(signal.ITIMER_REAL, max(outer - (TIME_LIMIT - left), 1e-3))
+    found = {}
+
+    def run():
+        try:
+            found["value"] = fn(*args)
+        except BaseException as err:  # handed to the caller's thread
+            found["error"] = err
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(TIME_LIMIT)
+    if worker.is_alive():
+        raise _TooSlow
+    if "error" in found:
+        raise found["error"]
+    return found["value"]
+
+
+@contextlib.contextmanager
+def _seeded(seed=0):
+    """torch's and NumPy's global random numbers seeded for a student's call (e.g. WGAN-GP's alpha),
+    and restored after it."""
+    state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
 def _call(fn, *args):
     if not callable(fn):
         return None, f"the checker needs a function, got a {type(fn).__name__}"
     try:
-        got = fn(*args)
+        with _seeded(), np.errstate(all="ignore"):  # e.g. 0/0: the checker explains it
+            got = _limited(fn, args)
+    except _TooSlow:
+        return None, f"it did not return within {TIME_LIMIT:g} s: does it loop forever?"
     except NotImplementedError:
         return None, "it is not implemented yet (it raises NotImplementedError)."
     except Exception as err:  # a student's bug is reported, not raised
@@ -48,6 +118,18 @@ def _call(fn, *args):
     if got is None:
         return None, "it returns None: did you forget the return statement?"
     return got, None
+
+
+def _package_function(fn, *references):
+    """What is wrong with an answer that is one of the package's ``references`` (imported, renamed,
+    wrapped with functools.wraps or partial, or a function built on its code), or None."""
+    for candidate in (fn, getattr(fn, "__wrapped__", None), getattr(fn, "func", None)):
+        for ref in references:
+            if candidate is not None and (candidate is ref or getattr(candidate, "__code__", None) is ref.__code__):
+                name = f"{ref.__module__.replace('regan_tutorial.', '')}.{ref.__qualname__}"
+                return (f"it is the package's own {name}: the exercise is to write it yourself, without calling "
+                        "it (the checker compares your version with it).")
+    return None
 
 
 def _not_a_scalar(got, err, what):
@@ -59,47 +141,98 @@ def _not_a_scalar(got, err, what):
     return None
 
 
+NO_GRADIENT = ("its result has no gradient (computed under torch.no_grad(), rebuilt with torch.tensor(loss.item()), "
+               "or from detached tensors?): training could not learn from it; return the tensor your computation "
+               "produced.")
+
+
+def _gradient_problem(got, reference, wrt, no_gradient=NO_GRADIENT, wrong="its gradient is not the loss's"):
+    """None if ``got`` back-propagates to the tensors ``wrt`` as ``reference`` does, else what is wrong."""
+    if not got.requires_grad:
+        return no_gradient
+    expected = torch.autograd.grad(reference, wrt, allow_unused=True, retain_graph=True)
+    try:
+        found = torch.autograd.grad(got, wrt, allow_unused=True, retain_graph=True)
+    except RuntimeError as err:  # e.g. a graph the student's own autograd.grad call freed
+        return f"{wrong} (back-propagating it fails: {str(err).splitlines()[0]})"
+    for t, g, e in zip(wrt, found, expected):
+        g, e = (torch.zeros_like(t) if v is None else v for v in (g, e))
+        if not torch.allclose(g, e, rtol=1e-3, atol=1e-6):
+            return wrong
+    return None
+
+
+def _leaves(*tensors):
+    """Copies that record gradients, and what to pass the student (their clones: in-place edits stay legal)."""
+    leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
+    return leaves, [leaf.clone() for leaf in leaves]
+
+
 def _grid():
     x = np.linspace(-8, 8, 4001)
     return x, x[1] - x[0]
 
 
+def _compact(x, a, b):
+    """The uniform density on [a, b], exactly 0 outside it."""
+    return np.where((x >= a) & (x <= b), 1 / (b - a), 0.0)
+
+
 @_never_raises('optimal discriminator')
 def check_optimal_discriminator(fn):
-    """Check ``fn(p_data, p_g)`` against D*(x) = p_data / (p_data + p_g)."""
+    """Check ``fn(p_data, p_g)`` against D*(x) = p_data / (p_data + p_g), with D* = 1/2 where both vanish."""
+    own = _package_function(fn, theory.optimal_discriminator)
+    if own:
+        return _report("optimal discriminator", [own])
     x, _ = _grid()
-    p, q = theory.gaussian_mixture(x, [-1, 2], [0.5, 1.0]), theory.gaussian_mixture(x, [0.5], [1.5])
-    d, err = _call(fn, p, q)
-    if err:
-        return _report("optimal discriminator", [err])
-    d = np.asarray(d, float)
-    expected = theory.optimal_discriminator(p, q)
+    cases = [  # densities, what the case tests
+        (theory.gaussian_mixture(x, [-1, 2], [0.5, 1.0]), theory.gaussian_mixture(x, [0.5], [1.5]), "Gaussians"),
+        (_compact(x, -2, 0), _compact(x, 1, 3), "densities that are exactly 0 outside [-2, 0] and [1, 3]"),
+    ]
     problems = []
-    if d.shape != expected.shape:
-        problems.append(f"it should return one value per grid point, shape {expected.shape}, not {d.shape}.")
-    elif np.any(np.isnan(d)):
-        problems.append("it returns nan somewhere: where both densities are tiny, 0/0 appears; guard the division.")
-    elif np.any((d < 0) | (d > 1)):
-        problems.append("D*(x) is a probability, but some values lie outside [0, 1].")
-    elif np.allclose(d, 1 - expected, atol=1e-6):
-        problems.append("it returns p_g / (p_data + p_g): D is the probability that x is *real*, so p_data goes on top.")
-    elif not np.allclose(d, expected, atol=1e-6):
-        i = int(np.argmax(np.abs(d - expected)))
-        problems.append(f"at x = {x[i]:.2f} it gives {d[i]:.4f}, but D*(x) = {expected[i]:.4f}.")
+    for p, q, what in cases:
+        d, err = _call(fn, p.copy(), q.copy())
+        if err:
+            problems.append(f"for {what}, {err}")
+            break
+        d, expected, neither = np.asarray(d, float), theory.optimal_discriminator(p, q), (p + q) == 0
+        if d.shape != expected.shape:
+            problems.append(f"it should return one value per grid point, shape {expected.shape}, not {d.shape}.")
+        elif neither.any() and not np.allclose(d[neither], 0.5):
+            i = int(np.flatnonzero(neither & ~np.isclose(d, 0.5))[0])
+            problems.append(f"at x = {x[i]:.2f}, where both densities are 0, it gives {d[i]:.4g}"
+                            + (" (0/0: guard the division)" if np.isnan(d[i]) else "")
+                            + ". There p_data / (p_data + p_g) is 0/0; the course's convention "
+                            "(theory.optimal_discriminator) is D* = 1/2: no sample, real or generated, lands there, "
+                            "so every value is optimal and 1/2 says 'undecided'.")
+        elif np.any(np.isnan(d)):
+            problems.append("it returns nan somewhere: where both densities are tiny, 0/0 appears; guard the division.")
+        elif np.any((d < 0) | (d > 1)):
+            problems.append("D*(x) is a probability, but some values lie outside [0, 1].")
+        elif np.allclose(d, 1 - expected, atol=1e-6):
+            problems.append("it returns p_g / (p_data + p_g): D is the probability that x is *real*, so p_data goes on top.")
+        elif not np.allclose(d, expected, atol=1e-6):
+            i = int(np.argmax(np.abs(d - expected)))
+            problems.append(f"at x = {x[i]:.2f} it gives {d[i]:.4f}, but D*(x) = {expected[i]:.4f}.")
+        if problems:
+            break
     return _report("optimal discriminator", problems)
 
 
 @_never_raises('jsd')
 def check_jsd(fn):
     """Check ``fn(p, q, dx)`` against the Jensen-Shannon divergence (natural log)."""
+    own = _package_function(fn, theory.jsd)
+    if own:
+        return _report("jsd", [own])
     x, dx = _grid()
     p, q = theory.gaussian_mixture(x, [-1, 2], [0.5, 1.0]), theory.gaussian_mixture(x, [0.5], [1.5])
     far_p, far_q = theory.gaussian_mixture(x, [-5], [0.3]), theory.gaussian_mixture(x, [5], [0.3])
     problems = []
-    same, err = _call(fn, p, p, dx)
-    pq, err2 = _call(fn, p, q, dx)
-    qp, _ = _call(fn, q, p, dx)
-    far, err3 = _call(fn, far_p, far_q, dx)
+    same, err = _call(fn, p.copy(), p.copy(), dx)
+    pq, err2 = _call(fn, p.copy(), q.copy(), dx)
+    qp, _ = _call(fn, q.copy(), p.copy(), dx)
+    far, err3 = _call(fn, far_p.copy(), far_q.copy(), dx)
     expected = theory.jsd(p, q, dx)
     if err or err2 or err3:
         problems.append(err or err2 or err3)
@@ -124,6 +257,9 @@ def check_jsd(fn):
 @_never_raises('modes captured')
 def check_modes_captured(fn):
     """Check ``fn(samples, centres, std)`` counting the modes captured by high-quality samples."""
+    own = _package_function(fn, metrics.mode_coverage)
+    if own:
+        return _report("modes captured", [own])
     centres = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     cases = [  # samples, expected, what the case tests
         (torch.tensor([[0.01, 0.0], [2.0, 0.02]]), 2, "two samples close to two different modes"),
@@ -134,7 +270,7 @@ def check_modes_captured(fn):
     ]
     problems = []
     for samples, expected, what in cases:
-        got, err = _call(fn, samples, centres, 0.05)
+        got, err = _call(fn, samples.clone(), centres.clone(), 0.05)
         if err:
             problems.append(err)
             break
@@ -149,7 +285,7 @@ def check_modes_captured(fn):
     rng = torch.Generator().manual_seed(0)
     samples = 2 * torch.randn(500, 2, generator=rng)
     if not problems:
-        got, err = _call(fn, samples, centres, 0.05)
+        got, err = _call(fn, samples.clone(), centres.clone(), 0.05)
         if err or float(got) != metrics.mode_coverage(samples, centres, 0.05).modes:
             problems.append(err or "on 500 random samples it disagrees with the definition "
                                    "(nearest centre, within 3 std).")
@@ -158,18 +294,25 @@ def check_modes_captured(fn):
 
 @_never_raises('discriminator loss')
 def check_discriminator_loss(fn):
-    """Check ``fn(d_real, d_fake)`` (logits) against -E[log D(x)] - E[log(1 - D(G(z)))]."""
+    """Check ``fn(d_real, d_fake)`` (logits) against -E[log D(x)] - E[log(1 - D(G(z)))], its value and its
+    gradient with respect to the logits."""
     from .losses import discriminator_loss
 
+    own = _package_function(fn, discriminator_loss)
+    if own:
+        return _report("discriminator loss", [own])
     cases = [
         (torch.zeros(4), torch.zeros(4), "logits 0 everywhere (D = 1/2): the loss is 2 log 2 = 1.386"),
         (torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 1.0]), "real and fake batches of different sizes"),
         (torch.tensor([-200.0]), torch.tensor([200.0]), "extreme logits (a real sample at -200, a fake at +200)"),
     ]
-    problems = []
+    problems, results = [], []
     for d_real, d_fake, what in cases:
-        got, err = _call(fn, d_real, d_fake)
-        expected = discriminator_loss(d_real, d_fake).item()
+        leaves, args = _leaves(d_real, d_fake)
+        got, err = _call(fn, *args)
+        reference = discriminator_loss(*leaves)
+        expected = reference.item()
+        results.append((got, reference, leaves, what))
         if err:
             problems.append(f"with {what}, {err}")
         elif not torch.is_tensor(got) or got.dim() != 0:
@@ -186,12 +329,46 @@ def check_discriminator_loss(fn):
             problems.append(f"with {what} it gives {got.item():.4f}, but the loss is {expected:.4f}.")
         if problems:
             break
+    for got, reference, leaves, what in results if not problems else []:  # right values: do they train D?
+        problem = _gradient_problem(got, reference, leaves, wrong=(
+            f"with {what} its value is right but its gradient with respect to the logits is not, so D would "
+            "learn something else: compute the loss from the logits themselves."))
+        if problem:
+            problems.append(problem)
+            break
     return _report("discriminator loss", problems)
+
+
+SHAPE_ONLY = re.compile(r"(View|Reshape|UnsafeView|Squeeze|Unsqueeze|Clone|Expand|Permute|Transpose|T|Select|Slice|"
+                        r"Alias|AsStrided|Flatten)\w*Backward\d*$")
+
+
+def _last_operation(out):
+    """The name of the last operation that computed ``out``, looking through reshapes and squeezes."""
+    node = out.grad_fn
+    while node is not None and SHAPE_ONLY.match(type(node).__name__) and node.next_functions:
+        node = node.next_functions[0][0]
+    return type(node).__name__ if node is not None else None
+
+
+def _operations(out, limit=100_000):
+    """The names of every operation in the graph that computed ``out``."""
+    seen, todo, names = set(), [out.grad_fn], set()
+    while todo and len(seen) < limit:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        todo += [n for n, _ in node.next_functions]
+    return names
 
 
 @_never_raises('discriminator')
 def check_discriminator(net):
-    """Check a discriminator for 28x28 digits: one finite logit per image, for any batch size."""
+    """Check a convolutional discriminator for 28x28 digits: one finite logit per image, for any batch
+    size, no sigmoid at the end, a gradient for its input, convolutions and a nonlinearity. It checks
+    a copy, so the network's batch-norm statistics stay as they were."""
     problems = []
     rng = torch.Generator().manual_seed(0)
     if net is None:
@@ -199,61 +376,126 @@ def check_discriminator(net):
     if not isinstance(net, torch.nn.Module):
         return _report("discriminator", [f"it should be a network (a torch.nn.Module, e.g. nn.Sequential(...)), "
                                          f"got a {type(net).__name__}: an optimiser needs its .parameters()."])
+    own = next((m for m in net.modules() if type(m).__module__.startswith("regan_tutorial")), None)
+    if own is not None:
+        return _report("discriminator", [f"it is (or holds) the package's own nets.{type(own).__name__}: the exercise "
+                                         "is to build your own, e.g. with nn.Sequential(nn.Conv2d(...), ...)."])
     modules = list(net.modules())
     if any(isinstance(m, torch.nn.Sigmoid) for m in modules[-3:]):
         problems.append("it ends in a sigmoid: the course's losses take logits, so return the last linear "
                         "layer's output and let the loss apply the sigmoid stably.")
+    with contextlib.suppress(Exception):
+        net = copy.deepcopy(net)  # the checks' batches must not change the student's batch-norm statistics
+    device = next((p.device for p in net.parameters()), torch.device("cpu"))
     for n in (1, 7, 64):
         if problems:
             break
-        x = 2 * torch.rand(n, 1, 28, 28, generator=rng) - 1
+        x = (2 * torch.rand(n, 1, 28, 28, generator=rng) - 1).to(device)
         out, err = _call(net, x)
         if err:
             problems.append(f"on a batch of {n} images (shape {tuple(x.shape)}) {err}")
-        elif not torch.is_tensor(out) or tuple(out.shape) not in ((n,), (n, 1)):
+        elif not torch.is_tensor(out) or out.dim() == 0 or len(out) != n or out[0].numel() != 1:
             shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
             problems.append(f"for a batch of {n} images it returns shape {shape}; it should return {(n,)} "
-                            f"(or {(n, 1)}), one logit per image.")
+                            f"(or {(n, 1)}, {(n, 1, 1, 1)}), one logit per image.")
         elif not torch.isfinite(out).all():
             problems.append("it returns nan or inf for ordinary images.")
+        elif _last_operation(out) and _last_operation(out).startswith("Sigmoid"):
+            problems.append("it ends in a sigmoid (torch.sigmoid in forward): the course's losses take logits, so "
+                            "return the last layer's output and let the loss apply the sigmoid stably.")
     if not problems:
-        x = 2 * torch.rand(8, 1, 28, 28, generator=rng) - 1
-        x.requires_grad_(True)
-        out = net(x)
-        if not out.requires_grad:
+        x = (2 * torch.rand(8, 1, 28, 28, generator=rng) - 1).to(device).requires_grad_(True)
+        out, err = _call(net, x)
+        if err:
+            problems.append(f"on a batch of 8 images {err}")
+        elif not out.requires_grad:
             problems.append("its output has no gradient (computed under torch.no_grad() or detached?): "
                             "neither D nor the generator could learn through it.")
         else:
             grad, = torch.autograd.grad(out.sum(), x, allow_unused=True)
             if grad is None or grad.abs().sum() == 0:
                 problems.append("its output does not depend on its input: the generator would get no gradient.")
+            elif not any("Convolution" in name for name in _operations(out)):
+                problems.append("it has no convolution: the exercise asks for a convolutional discriminator, e.g. two "
+                                "strided nn.Conv2d layers with leaky ReLU and a linear read-out (a linear model or an "
+                                "MLP sees the pixels without their neighbourhoods).")
+    if not problems:
+        problems += _affine(net, rng, device)
     return _report("discriminator", problems)
+
+
+def _affine(net, rng, device):
+    """A problem if ``net`` (in eval mode) is affine in its input: f(a) + f(b) - f(c) = f(a + b - c)."""
+    a, b, c = ((2 * torch.rand(8, 1, 28, 28, generator=rng) - 1).to(device) for _ in range(3))
+    modes = [m.training for m in net.modules()]
+    net.eval()
+    with torch.no_grad():
+        outs = [_call(net, x) for x in (a, b, c, a + b - c)]
+    for m, mode in zip(net.modules(), modes):
+        m.training = mode
+    if any(err for _, err in outs):
+        return [next(err for _, err in outs if err)]
+    fa, fb, fc, fabc = (out.reshape(len(a)) for out, _ in outs)
+    if torch.allclose(fa + fb - fc, fabc, rtol=1e-4, atol=1e-4 * (1 + fabc.abs().max().item())):
+        return ["it is affine in its input (no nonlinearity between its layers), so it is a linear classifier "
+                "whatever its layers: put e.g. nn.LeakyReLU(0.2) after each convolution."]
+    return []
+
+
+def _seeded_mlp(sizes, rng):
+    """A small tanh MLP with weights drawn from ``rng``: a critic whose gradient norm varies."""
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layer = torch.nn.Linear(n_in, n_out)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(n_out, n_in, generator=rng) / n_in ** 0.5)
+            layer.bias.copy_(0.1 * torch.randn(n_out, generator=rng))
+        layers += [layer, torch.nn.Tanh()]
+    return torch.nn.Sequential(*layers[:-1])
 
 
 @_never_raises('gradient penalty')
 def check_gradient_penalty(fn):
-    """Check ``fn(critic, x_real, x_fake)`` against WGAN-GP's penalty with lambda = 10."""
+    """Check ``fn(critic, x_real, x_fake)`` against WGAN-GP's penalty with lambda = 10: its values on
+    critics with known gradient norms, on points and on images, where it takes its interpolates, and
+    that it trains the critic (its gradient with respect to the critic's weights)."""
+    own = _package_function(fn, losses.gradient_penalty)
+    if own:
+        return _report("gradient penalty", [own])
     problems = []
+    rng = torch.Generator().manual_seed(0)
     w = torch.tensor([[3.0, 0.0, 4.0]]) / 5
     linear = lambda x: (x @ w.T).squeeze(1)  # gradient norm 1 everywhere: penalty 0
     steep = lambda x: 3 * (x @ w.T).squeeze(1)  # gradient norm 3 everywhere: penalty 10 * 4 = 40
     bowl = lambda x: 0.5 * x.pow(2).sum(1)  # gradient x: its norm depends on where it is taken
-    x_real, x_fake = torch.randn(256, 3), torch.randn(256, 3)
+    w_image = torch.nn.functional.normalize(torch.randn(1, 784, generator=rng), dim=1)
+    steep_image = lambda x: 3 * (x.flatten(1) @ w_image.T).squeeze(1)  # gradient norm 3 over each image's pixels
+    x_real, x_fake = torch.randn(256, 3, generator=rng), torch.randn(256, 3, generator=rng)
     zeros = torch.zeros(20_000, 3)
-    unit = torch.nn.functional.normalize(torch.randn(20_000, 3), dim=1)
+    unit = torch.nn.functional.normalize(torch.randn(20_000, 3, generator=rng), dim=1)
+    images_real, images_fake = (2 * torch.rand(16, 1, 28, 28, generator=rng) - 1 for _ in range(2))
     checks = [
         (linear, x_real, x_fake, 0.0, 0.01, "a critic with gradient norm 1 everywhere"),
         (steep, x_real, x_fake, 40.0, 0.01, "a linear critic with gradient norm 3 (lambda (3 - 1)^2 = 40)"),
         (bowl, zeros, unit, 10 / 3, 0.02, "the critic ||x||^2 / 2 with real samples at 0 and fakes on the unit "
                                           "sphere (at x_hat = alpha * x_fake the norm is alpha: 10 E[(alpha - 1)^2] = 10/3)"),
+        (steep_image, images_real, images_fake, 40.0, 0.01, "images of shape (16, 1, 28, 28) and a linear critic with "
+                                                            "gradient norm 3 over each image's pixels"),
     ]
     for critic, xr, xf, expected, tol, what in checks:
-        got, err = _call(fn, critic, xr, xf)
+        got, err = _call(fn, critic, xr.clone(), xf.clone())
         problem = _not_a_scalar(got, err, what)
         if problem:
+            if critic is steep_image and err and "size of tensor" in err:
+                problem += (" On images, alpha needs one value per image that broadcasts over its pixels: "
+                            "torch.rand(len(x_real), 1, 1, 1), or torch.rand(len(x_real), *[1] * (x_real.dim() - 1)).")
             problems.append(problem)
             break
         value = got.item()
+        if not math.isfinite(value):
+            problems.append(f"for {what} it returns {value}: a penalty must be a finite number (is there a 0/0, "
+                            "or the square root of a negative number?).")
+            break
         if abs(value - expected) > tol * max(1.0, expected):
             hint = ""
             if critic is bowl and abs(value - 10) < 0.3:
@@ -266,26 +508,76 @@ def check_gradient_penalty(fn):
                 hint = " Did you forget lambda = 10?"
             elif critic is linear and abs(value - 10 * (len(xr) ** 0.5 - 1) ** 2) < 1:
                 hint = " It takes one norm over the whole batch: take one per sample, grad.flatten(1).norm(dim=1)."
+            elif critic is steep_image:
+                hint = (" On images, take one norm per image over all its pixels, grad.flatten(1).norm(dim=1) "
+                        "(grad.norm(dim=1) takes it over the channel only).")
+            elif critic is bowl:
+                hint = "".join(f" {p}" for p in _interpolates_problems(fn, rng, where_only=True))
             problems.append(f"for {what} it gives {value:.4f}, expected {expected:.4f}.{hint}")
             break
-    if not problems:  # right values; does the penalty train the critic?
-        layer = torch.nn.Linear(3, 1)
-        got, _ = _call(fn, lambda x: layer(x).squeeze(1), x_real, x_fake)
-        if not got.requires_grad:
-            problems.append("its result has no gradient to back-propagate to the critic's weights: "
-                            "compute the input gradient with torch.autograd.grad(..., create_graph=True).")
+    if not problems:
+        problems += _interpolates_problems(fn, rng)
     return _report("gradient penalty", problems)
+
+
+def _interpolates_problems(fn, rng, where_only=False):
+    """Where the student's penalty evaluates the critic (one alpha per sample, in [0, 1]), and (unless
+    ``where_only``) whether its value and its gradient w.r.t. the critic's weights are the reference's at
+    those very points."""
+    net = _seeded_mlp([3, 8, 1], rng)
+    seen = []
+
+    def critic(x):
+        seen.append(x)
+        return net(x).squeeze(1)
+
+    x_real = torch.randn(256, 3, generator=rng)
+    x_fake = x_real + 1 + torch.rand(256, 3, generator=rng)  # fake - real in [1, 2] in every coordinate
+    got, err = _call(fn, critic, x_real.clone(), x_fake.clone())
+    problem = _not_a_scalar(got, err, "a small MLP critic")
+    if problem:
+        return [problem]
+    points = [x for x in seen if x.requires_grad and x.shape == x_real.shape]
+    if not points:
+        return ["it never calls the critic on points that require a gradient: make x_hat with "
+                "requires_grad_(True) and differentiate the critic's output with respect to it."]
+    alpha = (points[0].detach() - x_real) / (x_fake - x_real)
+    if (alpha < -1e-4).any() or (alpha > 1 + 1e-4).any():
+        return ["its x_hat lies outside the segments between real and fake samples: alpha must lie in [0, 1] (torch.rand)."]
+    if (alpha.std(1) > 1e-4).any():
+        return ["alpha differs between the coordinates of a sample (torch.rand_like(x_real)?), so x_hat is not on the "
+                "segment from x_real to x_fake: draw one alpha per sample, torch.rand(len(x_real), 1)."]
+    if alpha[:, 0].std() < 1e-3:
+        return ["it draws one alpha for the whole batch: draw one per sample, torch.rand(len(x_real), 1), so that the "
+                "interpolates cover the space between the two distributions."]
+    if where_only:
+        return []
+    x_hat = points[0].detach().clone().requires_grad_(True)
+    grad, = torch.autograd.grad(net(x_hat).sum(), x_hat, create_graph=True)
+    reference = 10 * (grad.norm(dim=1) - 1).pow(2).mean()
+    if not math.isclose(got.item(), reference.item(), rel_tol=1e-3, abs_tol=1e-6):
+        return [f"for a small MLP critic it gives {got.item():.5f}, but the penalty at its own interpolates is "
+                f"{reference.item():.5f}."]
+    problem = _gradient_problem(got, reference, list(net.parameters()), no_gradient=(
+        "its result has no gradient to back-propagate to the critic's weights: compute the input gradient "
+        "with torch.autograd.grad(..., create_graph=True)."), wrong=(
+        "its value is right, but its gradient with respect to the critic's weights is not, so the critic would "
+        "not learn to keep its gradient norm near 1: use torch.autograd.grad(..., create_graph=True)."))
+    return [problem] if problem else []
 
 
 @_never_raises('categorical information loss')
 def check_categorical_info_loss(fn):
-    """Check ``fn(category_logits, category)``: InfoGAN's -E[log Q(c | x)] for the categorical code."""
+    """Check ``fn(category_logits, category)``: InfoGAN's -E[log Q(c | x)] for the categorical code, its value
+    and its gradient with respect to the logits."""
     import torch.nn.functional as F
 
     rng = torch.Generator().manual_seed(0)
     logits, category = 3 * torch.randn(64, 10, generator=rng), torch.randint(10, (64,), generator=rng)
-    expected = F.cross_entropy(logits, category).item()
-    got, err = _call(fn, logits, category)
+    (leaf,), (arg,) = _leaves(logits)
+    reference = F.cross_entropy(leaf, category)
+    expected = reference.item()
+    got, err = _call(fn, arg, category.clone())
     problems = []
     if err:
         problems.append(err)
@@ -298,44 +590,72 @@ def check_categorical_info_loss(fn):
     elif not math.isclose(got.item(), expected, rel_tol=1e-4):
         problems.append(f"on a random batch it gives {got.item():.4f}, but -E[log Q(c|x)] = {expected:.4f}.")
     else:
-        perfect = 50 * F.one_hot(category, 10).float()
-        if abs(fn(perfect, category).item()) > 1e-6:
-            problems.append("for a Q that is certain and right, the loss should be 0.")
+        problem = _gradient_problem(got, reference, [leaf], wrong=(
+            "its value is right, but its gradient with respect to Q's logits is not: compute it from the logits."))
+        if problem:
+            problems.append(problem)
+        else:
+            perfect = 50 * F.one_hot(category, 10).float()
+            value, err = _call(fn, perfect, category.clone())
+            if err or abs(float(value)) > 1e-6:
+                problems.append(err or "for a Q that is certain and right, the loss should be 0.")
     return _report("categorical information loss", problems)
 
 
 @_never_raises('JS regularizer')
 def check_js_regularizer(fn):
     """Check ``fn(d_real, x_real, d_fake, x_fake)`` against Roth et al.'s regularizer
-    E_P[(1 - D)^2 |grad l|^2] + E_Q[D^2 |grad l|^2] (l the logit, D = sigmoid(l))."""
+    E_P[(1 - D)^2 |grad l|^2] + E_Q[D^2 |grad l|^2] (l the logit, D = sigmoid(l)): its value, on points
+    and on images, and its gradient with respect to D's weights (what trains D)."""
     from .losses import js_regularizer
 
+    own = _package_function(fn, js_regularizer)
+    if own:
+        return _report("JS regularizer", [own])
     rng = torch.Generator().manual_seed(0)
-    w = torch.tensor([[1.0, -2.0, 2.0]])  # a linear logit l(x) = w.x + b: |grad l|^2 = 9 everywhere
-    linear = lambda x: (x @ w.T).squeeze(1) + 0.5
+    layer = torch.nn.Linear(3, 1)
+    with torch.no_grad():  # a linear logit l(x) = w.x + b: |grad l|^2 = |w|^2 = 9 everywhere
+        layer.weight.copy_(torch.tensor([[1.0, -2.0, 2.0]]))
+        layer.bias.fill_(0.5)
+    linear = lambda x: layer(x).squeeze(1)
     bowl = lambda x: 0.5 * x.pow(2).sum(1) - 1.0  # |grad l|^2 = |x|^2: depends on the sample
+    pixels = torch.nn.Linear(784, 1)
+    with torch.no_grad():
+        pixels.weight.copy_(0.05 * torch.randn(1, 784, generator=torch.Generator().manual_seed(1)))
+        pixels.bias.zero_()
+    image = lambda x: pixels(x.flatten(1)).squeeze(1)
     problems = []
-    for d, n_real, n_fake, what in ((linear, 6, 6, "a linear discriminator (|grad l|^2 = 9 everywhere)"),
-                                    (bowl, 6, 6, "the discriminator l(x) = |x|^2 / 2 - 1"),
-                                    (bowl, 7, 3, "7 real and 3 fake samples")):
-        x_real = torch.randn(n_real, 3, generator=rng).requires_grad_(True)
-        x_fake = (2 * torch.randn(n_fake, 3, generator=rng)).requires_grad_(True)
+    for d, shape, n_real, n_fake, what in (
+            (linear, (3,), 6, 6, "a linear discriminator (|grad l|^2 = 9 everywhere)"),
+            (bowl, (3,), 6, 6, "the discriminator l(x) = |x|^2 / 2 - 1"),
+            (bowl, (3,), 7, 3, "7 real and 3 fake samples"),
+            (image, (1, 28, 28), 5, 4, "images of shape (N, 1, 28, 28) and a linear discriminator on their pixels")):
+        x_real = torch.randn(n_real, *shape, generator=rng).requires_grad_(True)
+        x_fake = (2 * torch.randn(n_fake, *shape, generator=rng)).requires_grad_(True)
         d_real, d_fake = d(x_real), d(x_fake)
-        expected = js_regularizer(d_real, x_real, d_fake, x_fake).item()
+        reference = js_regularizer(d_real, x_real, d_fake, x_fake)
+        expected = reference.item()
+        weights = [] if d is bowl else list((layer if d is linear else pixels).parameters())
+        found = [g.detach() for g in torch.autograd.grad(reference, weights, retain_graph=True)] if weights else []
         got, err = _call(fn, d_real, x_real, d_fake, x_fake)
         problem = _not_a_scalar(got, err, what)
         if problem:
-            problems.append(problem)
+            problems.append(problem + (" On images, take each image's squared gradient norm over all its pixels: "
+                                       "grad.flatten(1).pow(2).sum(1)." if d is image and err else ""))
             break
         if not got.requires_grad:
             problems.append("its result has no gradient to back-propagate to D's weights: "
                             "call torch.autograd.grad(..., create_graph=True).")
             break
         if math.isclose(got.item(), expected, rel_tol=1e-5):
+            problem = _weight_gradient_problem(got, weights, found, what)
+            if problem:
+                problems.append(problem)
+                break
             continue
         s_real, s_fake = torch.sigmoid(d_real.detach()), torch.sigmoid(d_fake.detach())
-        g_real = (x_real.detach() if d is bowl else w).pow(2).sum(-1) * torch.ones(n_real)
-        g_fake = (x_fake.detach() if d is bowl else w).pow(2).sum(-1) * torch.ones(n_fake)
+        g_real = (x_real.detach().flatten(1) if d is bowl else layer.weight.detach()).pow(2).sum(-1) * torch.ones(n_real)
+        g_fake = (x_fake.detach().flatten(1) if d is bowl else layer.weight.detach()).pow(2).sum(-1) * torch.ones(n_fake)
         wrong = {  # common slips, each with the value it would give here
             "the weights are swapped: real samples get (1 - D)^2, fakes D^2 (a real sample costs "
             "nothing once D is sure it is real).": (s_real ** 2 * g_real).mean() + ((1 - s_fake) ** 2 * g_fake).mean(),
@@ -347,18 +667,42 @@ def check_js_regularizer(fn):
                 + (s_fake ** 2 * (s_fake * (1 - s_fake)) ** 2 * g_fake).mean(),
             "it averages over the real and fake samples together: take the mean of each batch, then add them.":
                 torch.cat([(1 - s_real) ** 2 * g_real, s_fake ** 2 * g_fake]).mean(),
-        }
+        } if d is not image else {}
         hint = next((h for h, v in wrong.items() if math.isclose(got.item(), v.item(), rel_tol=1e-4)), None)
+        if d is image and hint is None:
+            hint = ("it does not take each image's squared gradient norm over all its pixels: "
+                    "grad.flatten(1).pow(2).sum(1) (.sum(1) alone sums over the channel only).")
         problems.append(f"for {what} it gives {got.item():.5f}, expected {expected:.5f}. "
                         + (f"It looks as if {hint}" if hint else ""))
         break
     return _report("JS regularizer", problems)
 
 
+def _weight_gradient_problem(got, weights, expected, what):
+    """What is wrong with the gradient of the student's regularizer w.r.t. D's weights, or None."""
+    if not weights:
+        return None
+    try:
+        found = torch.autograd.grad(got, weights, allow_unused=True)
+    except RuntimeError as err:
+        found, failure = None, str(err).splitlines()[0]
+    if found is not None and all(g is not None and torch.allclose(g, e, rtol=1e-3, atol=1e-7)
+                                 for g, e in zip(found, expected)):
+        return None
+    ratio = ""
+    if found is not None and found[0] is not None and found[0].norm() > 0:
+        ratio = f" (here {expected[0].norm().item() / found[0].norm().item():.3g} times too small or large)"
+    failed = "" if found is not None else f" (back-propagating it fails: {failure})"
+    return (f"for {what} its value is right, but its gradient with respect to D's weights is not{ratio}{failed}: "
+            "without create_graph=True the input gradient is a constant, so the regularizer cannot train D. "
+            "Call torch.autograd.grad(..., create_graph=True).")
+
+
 @_never_raises("Keras-style loss")
 def check_keras_style_loss(fn):
     """Check ``fn(wrapped, x_real, x_fake, gamma)``, the four-output Keras formulation, against
-    L_D + gamma / 2 * Omega for a linear discriminator, whose |grad l|^2 = |w|^2 is known."""
+    L_D + gamma / 2 * Omega for a linear discriminator, whose |grad l|^2 = |w|^2 is known: its value
+    and its gradient with respect to the discriminator's weights."""
     import torch.nn.functional as F
 
     from .nets import JSRegularized
@@ -367,7 +711,8 @@ def check_keras_style_loss(fn):
     with torch.no_grad():
         linear.weight.copy_(torch.tensor([[1.0, -2.0, 2.0]]))  # |w|^2 = 9
         linear.bias.fill_(0.5)
-    wrapped = JSRegularized(torch.nn.Sequential(linear, torch.nn.Flatten(0)))  # one logit per sample, (N,)
+    d = torch.nn.Sequential(linear, torch.nn.Flatten(0))  # one logit per sample, (N,)
+    wrapped = JSRegularized(d)
     rng = torch.Generator().manual_seed(0)
     x_real, x_fake = torch.randn(6, 3, generator=rng), 2 * torch.randn(5, 3, generator=rng)
     with torch.no_grad():
@@ -377,13 +722,21 @@ def check_keras_style_loss(fn):
     omega_squared = 81 * ((1 - torch.sigmoid(l_real)) ** 4).mean() + 81 * (torch.sigmoid(l_fake) ** 4).mean()
     problems = []
     for gamma in (2.0, 0.5):
-        got, err = _call(fn, wrapped, x_real, x_fake, gamma)
+        got, err = _call(fn, wrapped, x_real.clone(), x_fake.clone(), gamma)
         problem = _not_a_scalar(got, err, f"gamma = {gamma}")
         if problem:
             problems.append(problem)
             break
         value, expected = got.item(), (bce + gamma / 2 * omega).item()
         if math.isclose(value, expected, rel_tol=1e-5):
+            xr, xf = x_real.clone().requires_grad_(True), x_fake.clone().requires_grad_(True)
+            reference = losses.discriminator_loss(d(xr), d(xf)) + gamma / 2 * losses.js_regularizer(d(xr), xr, d(xf), xf)
+            problem = _gradient_problem(got, reference, list(linear.parameters()), wrong=(
+                f"with gamma = {gamma} its value is right, but its gradient with respect to D's weights is not: "
+                "the penalty outputs must keep their graph (JSRegularized computes them with create_graph=True)."))
+            if problem:
+                problems.append(problem)
+                break
             continue
         hints = {
             (bce + gamma * omega).item(): "the penalty outputs carry weight gamma: the loss weights are gamma / 2.",
@@ -400,20 +753,26 @@ def check_keras_style_loss(fn):
 
 @_never_raises("hinge loss")
 def check_hinge_loss(fn):
-    """Check ``fn(d_real, d_fake)`` against the hinge loss E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
+    """Check ``fn(d_real, d_fake)`` against the hinge loss E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]:
+    its value and its gradient with respect to D's outputs."""
+    own = _package_function(fn, losses.discriminator_loss_hinge)
+    if own:
+        return _report("hinge loss", [own])
     cases = [  # hand-computed: real 2 and 0.5 -> 0 and 0.5; fake -3 and 0 -> 0 and 1
         (torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0]), 0.25 + 0.5, "real outputs 2 and 0.5, fake -3 and 0"),
         (torch.tensor([0.0, 0.0, 0.0]), torch.tensor([4.0]), 1.0 + 5.0, "real outputs 0, one fake at 4"),
     ]
-    problems = []
+    problems, results = [], []
     for d_real, d_fake, expected, what in cases:
-        got, err = _call(fn, d_real, d_fake)
+        leaves, args = _leaves(d_real, d_fake)
+        got, err = _call(fn, *args)
         problem = _not_a_scalar(got, err, what)
         if problem:
             problems.append(problem)
             break
         value = got.item()
         if math.isclose(value, expected, rel_tol=1e-5):
+            results.append((got, leaves, what))
             continue
         linear = ((1 - d_real).mean() + (1 + d_fake).mean()).item()
         swapped = (torch.relu(1 + d_real).mean() + torch.relu(1 - d_fake).mean()).item()
@@ -424,4 +783,11 @@ def check_hinge_loss(fn):
                 if math.isclose(value, summed) else "")
         problems.append(f"with {what} it gives {value:.4f}, but the hinge loss is {expected:.4f}. {hint}")
         break
+    for got, leaves, what in results if not problems else []:  # right values: do they train D?
+        problem = _gradient_problem(got, losses.discriminator_loss_hinge(*leaves), leaves, wrong=(
+            f"with {what} its value is right but its gradient with respect to D's outputs is not: "
+            "compute it from d_real and d_fake with torch operations (torch.relu or clamp)."))
+        if problem:
+            problems.append(problem)
+            break
     return _report("hinge loss", problems)

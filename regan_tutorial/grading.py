@@ -11,7 +11,7 @@ course's checkers freshly imported. The calls come from the notebook's
 writes (else from the check cells, ``metadata.regan.role == "check"``), so a check
 cell that a student deleted or edited changes nothing. It is no sandbox: the
 student's code runs in the same kernel. A notebook that errors elsewhere or runs
-out of time is reported, and grading goes on.
+out of time is reported, and grading goes on; so is a file that is not a readable notebook.
 """
 
 import os
@@ -73,8 +73,15 @@ def grade(path, timeout=600):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    nb = nbformat.read(path, as_version=4)
     report = Report(str(path))
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as err:  # not JSON, not a notebook, unreadable: reported, and grading goes on
+        reason = " ".join(str(err).split())[:300]
+        report.errors.append(f"{path} is not a readable notebook ({type(err).__name__}: {reason}); "
+                             "hand in the .ipynb file saved by Jupyter")
+        return report
     graders = [nbformat.v4.new_code_cell(RELOAD + call, metadata={"regan": {"exercise": label, "role": "grader"}})
                for label, call in _checks(nb).items()]
     nb.cells.extend(graders)

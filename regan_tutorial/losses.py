@@ -21,9 +21,15 @@ def per_sample(scores, n=None, name="logits"):
     refuses a scalar (e.g. a batch mean), (N, K) with K > 1, or N different from ``n``."""
     if not torch.is_tensor(scores):
         raise TypeError(f"{name} must be a tensor, got {type(scores).__name__}")
+    if not scores.is_floating_point():
+        raise TypeError(f"{name} must be floating point (a network's outputs), got {scores.dtype}: "
+                        f"pass e.g. {name}.float()")
     if scores.dim() == 0 or any(s != 1 for s in scores.shape[1:]):
         raise ValueError(f"{name} must hold one value per sample, shape (N,) or (N, 1), got {tuple(scores.shape)}"
                          + (": a critic must return per-sample scores, not their mean" if scores.dim() == 0 else ""))
+    if len(scores) == 0:
+        raise ValueError(f"{name} holds no samples (shape {tuple(scores.shape)}): the mean of an empty batch is nan; "
+                         "pass a batch of at least one sample")
     if n is not None and len(scores) != n:
         raise ValueError(f"{name} has {len(scores)} values for {n} samples (shape {tuple(scores.shape)})")
     return scores.reshape(len(scores))
@@ -131,7 +137,7 @@ def gradient_penalty(critic, x_real, x_fake, lam=10.0, generator=None):
     """
     if x_real.shape != x_fake.shape:
         raise ValueError(f"real and fake batches must have the same shape, got {tuple(x_real.shape)} and {tuple(x_fake.shape)}")
-    alpha = torch.rand(len(x_real), *[1] * (x_real.dim() - 1), generator=generator).to(x_real.device)
+    alpha = torch.rand(len(x_real), *[1] * (x_real.dim() - 1), generator=generator).to(x_real.device, x_real.dtype)
     x_hat = (x_real.detach() + alpha * (x_fake.detach() - x_real.detach())).requires_grad_(True)
     scores = per_sample(critic(x_hat), len(x_hat), "the critic's output")
     norm = input_gradient_norm2(scores, x_hat).add(1e-12).sqrt()  # eps: sqrt is not differentiable at 0
@@ -145,6 +151,18 @@ def clip_weights(module, c=0.01):
             p.clamp_(-c, c)
 
 
+def _codes(mean, codes, n):
+    """Q's means and the continuous codes as (N, K) each: (N,) is one code; any other mismatch is refused
+    (a (N, 1) mean minus (N,) codes would broadcast to N x N)."""
+    mean, codes = (x[:, None] if torch.is_tensor(x) and x.dim() == 1 else x for x in (mean, codes))
+    if not (torch.is_tensor(mean) and torch.is_tensor(codes)) or mean.dim() != 2 or mean.shape != codes.shape \
+            or len(mean) != n:
+        shape = lambda x: tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"continuous_mean and continuous must both have shape (N, K), one code vector per sample "
+                         f"(N = {n}, the number of category logits), got {shape(mean)} and {shape(codes)}")
+    return mean, codes
+
+
 def mutual_information_loss(category_logits, continuous_mean, category, continuous, lam=1.0, lam_continuous=0.1):
     r"""InfoGAN's variational bound on :math:`-I(c; G(z, c))`, up to the constant entropy of c
     (Chen et al. 2016, Eq. 5), for a categorical code and continuous codes with a fixed-variance
@@ -153,8 +171,10 @@ def mutual_information_loss(category_logits, continuous_mean, category, continuo
     .. math:: L_I = \lambda\, \mathbb{E}[-\log Q(c \mid x)] + \lambda_{cont}\, \mathbb{E}\big[\tfrac12 \|c' - \mu_Q(x)\|^2\big]
 
     with :math:`\lambda = 1` for the discrete code (the paper's value) and 0.1 for the continuous ones.
-    Zero exactly when Q predicts both codes perfectly.
+    Zero exactly when Q predicts both codes perfectly. One code vector per sample: ``continuous_mean``
+    and ``continuous`` of shape (N, K), or (N,) for one code.
     """
+    continuous_mean, continuous = _codes(continuous_mean, continuous, len(category_logits))
     nll = F.cross_entropy(category_logits, category)
     gaussian = 0.5 * (continuous_mean - continuous).pow(2).sum(dim=1).mean()
     return lam * nll + lam_continuous * gaussian

@@ -66,11 +66,26 @@ class DigitClassifier(nn.Module):
 
 
 def _check_images(x):
-    if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"expected MNIST-shaped images (N, 1, 28, 28), got {tuple(x.shape)}")
+    """Refuse what the classifier would silently misjudge or crash on: another shape or dtype, nan,
+    values outside [-1, 1], and [0, 1] images (no pixel below 0), whose features are not those of digits."""
+    if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"expected MNIST-shaped images (N, 1, 28, 28), got {shape}")
+    if x.dtype != torch.float32:
+        raise TypeError(f"expected float32 images (the classifier's dtype), got {x.dtype}: pass images.float()"
+                        + ("" if x.is_floating_point() else ", scaled to [-1, 1] (e.g. x.float() / 127.5 - 1)"))
+    if len(x) == 0:
+        raise ValueError("expected at least one image, got an empty batch (0, 1, 28, 28)")
+    finite = torch.isfinite(x.flatten(1)).all(1)
+    if not finite.all():
+        raise ValueError(f"{int((~finite).sum())} of the {len(x)} images hold nan or inf (the first is image "
+                         f"{int((~finite).nonzero()[0])}): drop or repair them")
     if x.min() < -1.001 or x.max() > 1.001:
         raise ValueError(f"expected images in [-1, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]; "
                          "scale [0, 1] images with 2 * x - 1")
+    if x.min() >= 0 and x.max() > 0.5:
+        raise ValueError(f"expected images in [-1, 1] (digits on a background of -1), got values in "
+                         f"[{x.min().item():.3g}, {x.max().item():.3g}]: scale [0, 1] images with 2 * x - 1")
 
 
 def not_digits(images, generator=None):
@@ -114,7 +129,7 @@ WEIGHTS = Path(__file__).with_name("weights") / "digit_classifier.pt"
 
 def load_classifier(path=WEIGHTS, device="cpu"):
     """The shipped reference classifier (reproduce it with ``python -m regan_tutorial.metrics``)."""
-    model = DigitClassifier()
+    model, path = DigitClassifier(), Path(path).expanduser()
     try:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except FileNotFoundError:
@@ -218,6 +233,9 @@ def precision_recall(fake, real, classifier, k=5):
 
     _check_images(fake)
     _check_images(real)
+    if min(len(fake), len(real)) <= k:
+        raise ValueError(f"k={k} nearest neighbours need more than k samples of each set, got {len(fake)} fake and "
+                         f"{len(real)} real images: pass more images, or a smaller k")
     features = [torch.cat([classifier.features(x[i:i + 1000]) for i in range(0, len(x), 1000)]).cpu().numpy()
                 for x in (real, fake)]
     with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample counts

@@ -8,21 +8,27 @@ extra term of a loss (a gradient penalty, a regularizer, InfoGAN's term) is a
 loss, checks for nan and records under its name.
 """
 
+import contextlib
+import functools
 import hashlib
+import inspect
 import math
+import numbers
 import os
 import tempfile
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from .losses import clip_weights, discriminator_loss, generator_loss_nonsaturating
 
-CHECKPOINT_FORMAT = "regan_tutorial.checkpoint/2"
+CHECKPOINT_FORMAT = "regan_tutorial.checkpoint/3"
 PRIORS = ("normal", "uniform")
 
 
@@ -163,85 +169,254 @@ def generator_step(generator, discriminator, g_opt, z, y=None, *, step=1, g_loss
 
 
 def _count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """``value`` as an int if it is a whole number >= ``minimum`` (a numpy integer too), else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
-def _check_options(data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma,
-                   max_seconds, snapshot, snapshot_every, checkpoint_every):
-    """Refuse settings that cannot train or that would combine into something half-working."""
+def _is_number(value):
+    """A real number, a numpy scalar or a 0-d tensor (not a bool)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)) or \
+        (isinstance(value, torch.Tensor) and value.dim() == 0 and value.dtype != torch.bool)
+
+
+def _check_data(data, labels):
+    """Refuse real samples the loop cannot draw batches from, and labels that do not fit them."""
     if not isinstance(data, torch.Tensor):
         raise TypeError(f"data= must be a tensor of the real samples, (N, ...) on the training device, got a "
                         f"{type(data).__name__}: the loop draws its own batches (for a Dataset of (x, y) pairs, "
                         f"pass torch.stack([x for x, _ in dataset]))")
+    if data.dim() == 0 or len(data) == 0:
+        raise ValueError(f"data= holds no samples (shape {tuple(data.shape)}): pass the real samples, (N, ...) with N >= 1")
+    if not data.is_floating_point():
+        raise TypeError(f"data= holds {data.dtype} values, but the networks compute in floating point: convert it, "
+                        "e.g. images in 0..255 with data.float() / 127.5 - 1 (to [-1, 1])")
+    bad = (~torch.isfinite(data.flatten(1) if data.dim() > 1 else data[:, None])).any(1)
+    if bad.any():
+        raise ValueError(f"data= holds nan or inf in {int(bad.sum())} of its {len(data)} samples (the first is "
+                         f"sample {int(bad.nonzero()[0])}): drop or repair them, e.g. data[torch.isfinite(data)"
+                         f".flatten(1).all(1)]")
+    if labels is None:
+        return
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
+        what = f"a {labels.dtype} tensor of shape {tuple(labels.shape)}" if isinstance(labels, torch.Tensor) \
+            else f"a {type(labels).__name__}"
+        raise TypeError(f"labels= must be a 1D integer tensor, one class index per sample of data, got {what}: "
+                        "pass e.g. torch.as_tensor(labels, dtype=torch.long)")
+    if len(labels) != len(data):
+        raise ValueError(f"labels= needs one label per sample: {len(labels)} labels for {len(data)} samples")
+    if labels.device != data.device:
+        raise ValueError(f"labels= is on {labels.device} and data= on {data.device}: move both to one device, "
+                         "e.g. with labels.to(data.device)")
+
+
+def _check_options(data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma, clip,
+                   max_seconds, snapshot, snapshot_every, checkpoint, checkpoint_every):
+    """Refuse settings that cannot train or that would combine into something half-working;
+    returns the counts as ints (steps, batch_size, d_steps, snapshot_every, checkpoint_every)."""
+    _check_data(data, labels)
     if steps is None and max_seconds is None:
         raise ValueError("pass steps= (the number of generator steps), max_seconds= (a time budget), or both")
-    if steps is not None:
-        _count("steps", steps)
-    _count("batch_size", batch_size)
-    _count("d_steps", d_steps)
-    for name, value in (("snapshot_every", snapshot_every), ("checkpoint_every", checkpoint_every)):
-        if value is not None:
-            _count(name, value)
-    if max_seconds is not None and not max_seconds > 0:
+    steps = None if steps is None else _count("steps", steps)
+    batch_size, d_steps = _count("batch_size", batch_size), _count("d_steps", d_steps)
+    snapshot_every, checkpoint_every = (None if value is None else _count(name, value) for name, value in
+                                        (("snapshot_every", snapshot_every), ("checkpoint_every", checkpoint_every)))
+    if max_seconds is not None and (not _is_number(max_seconds) or not max_seconds > 0):
         raise ValueError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
+    if steps is None and max_seconds == math.inf:
+        raise ValueError("steps=None with max_seconds=inf never stops: pass steps= too, or a finite time budget")
     if snapshot_every and snapshot is None:
         raise ValueError("snapshot_every= needs snapshot= (a function of generator and discriminator)")
+    if checkpoint_every and not checkpoint:
+        raise ValueError(f"checkpoint_every={checkpoint_every} needs checkpoint= (the path of the file to save to)")
     if gamma is not None and regularizer is None:
         raise ValueError("gamma= weights a regularizer: pass regularizer= too (e.g. losses.js_regularizer)")
     if regularizer is not None and gamma is None:
         raise ValueError("a regularizer needs its weight: pass gamma= (a number, or e.g. AnnealedGamma(2.0, steps))")
+    if gamma is not None and not callable(gamma) and not (_is_number(gamma) and 0 <= gamma < math.inf):
+        raise ValueError(f"gamma= must be a number >= 0 (the regularizer's weight; a negative one rewards what the "
+                         f"regularizer penalises) or a function of the step, got {gamma!r}")
+    if clip is not None and not (_is_number(clip) and 0 < clip < math.inf):
+        raise ValueError(f"clip= clamps the discriminator's weights to [-clip, clip]: pass a positive number, e.g. "
+                         f"0.01 (WGAN), or None for no clipping; got {clip!r}")
     if classifier is not None and labels is None:
         raise ValueError("classifier= learns the labels of the real samples: pass labels= (one per sample of data)")
-    if labels is not None and len(labels) != len(data):
-        raise ValueError(f"labels= needs one label per sample: {len(labels)} labels for {len(data)} samples")
     if penalty is not None and labels is not None and classifier is None:
         raise ValueError("penalty= calls the critic without labels, but this critic is conditional (labels= without "
                          "classifier=); use an unconditional critic with classifier=, or a regularizer= on the logits")
+    return steps, batch_size, d_steps, snapshot_every, checkpoint_every
 
 
-def _check_networks(data, generator, discriminator, g_opt, d_opt):
-    """Refuse swapped optimisers and a network on another device than the data."""
-    for name, net, opt, opt_name in (("generator", generator, g_opt, "g_opt"),
-                                     ("discriminator", discriminator, d_opt, "d_opt")):
-        held = {id(p) for group in opt.param_groups for p in group["params"]}
-        if not held & {id(p) for p in net.parameters()}:
+def _held(opt):
+    return {id(p) for group in opt.param_groups for p in group["params"]}
+
+
+def _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, prior):
+    """Refuse swapped optimisers, networks whose trainable parameters their optimiser does not hold
+    (they would never move), a network on another device or in another dtype than the data, and a
+    generator whose noise size the loop cannot read."""
+    players = [("generator", generator, g_opt, "g_opt"), ("discriminator", discriminator, d_opt, "d_opt")]
+    if classifier is not None:
+        players.append(("classifier", classifier, d_opt, "d_opt"))
+    for name, net, opt, opt_name in players:
+        held = _held(opt)
+        if name != "classifier" and not held & {id(p) for p in net.parameters()}:
             raise ValueError(f"{opt_name} holds none of the {name}'s parameters: build it from "
                              f"{name}.parameters() (were g_opt and d_opt swapped?)")
+        left_out = [n for n, p in net.named_parameters() if p.requires_grad and id(p) not in held]
+        if left_out:
+            raise ValueError(f"{opt_name} does not hold {len(left_out)} trainable parameters of the {name} "
+                             f"({', '.join(left_out[:3])}{', ...' if len(left_out) > 3 else ''}), which would never "
+                             f"be trained: build {opt_name} from all of them"
+                             + (", e.g. Adam([*discriminator.parameters(), *classifier.parameters()])"
+                                if name == "classifier" else "") + ", or freeze them with requires_grad_(False)")
         devices = sorted({str(p.device) for p in net.parameters()})
-        if devices != [str(data.device)]:
+        if devices and devices != [str(data.device)]:
             raise ValueError(f"the {name} is on {', '.join(devices)} and the data on {data.device}: "
                              f"move both to one device, e.g. with .to(device)")
+        dtypes = sorted({str(p.dtype) for p in net.parameters() if p.is_floating_point()})
+        if dtypes and dtypes != [str(data.dtype)]:
+            raise TypeError(f"the {name}'s parameters are {', '.join(dtypes)} and data= is {data.dtype}: train in one "
+                            f"dtype, e.g. data.float() for float32 networks (or convert the networks with .to(dtype))")
+    z_dim = getattr(generator, "z_dim", None)
+    if not callable(prior) and (isinstance(z_dim, bool) or not isinstance(z_dim, numbers.Integral) or z_dim < 1):
+        raise ValueError(f"the loop draws the generator's noise z of size generator.z_dim, but this "
+                         f"{type(generator).__name__} has z_dim={z_dim!r}: set it (e.g. generator.z_dim = 100), or "
+                         "pass prior= a function (n, torch_generator) -> z")
 
 
-def _name(obj):
-    """A stable name for a function or object, for the checkpoint's record of the settings."""
-    if obj is None or isinstance(obj, (int, float, str, bool)):
-        return obj
-    kind = obj if callable(obj) and hasattr(obj, "__qualname__") else type(obj)
-    name = f"{kind.__module__}.{kind.__qualname__}"
-    return name + (f"{vars(obj)}" if kind is type(obj) and hasattr(obj, "__dict__") else "")
+class _Unidentified(Exception):
+    """A setting that a checkpoint could not tell apart from another one of the same name."""
 
 
-def _settings(generator, discriminator, g_opt, d_opt, **options):
-    """What must be the same for a checkpoint to continue this run: optimiser settings,
-    network classes and parameter shapes, and the loop's options by name."""
+def _code_digest(code, h=None):
+    """SHA-256 over a function's byte code and constants (nested functions' code included)."""
+    h = h or hashlib.sha256()
+    h.update(code.co_code)
+    for const in code.co_consts:
+        _code_digest(const, h) if isinstance(const, types.CodeType) else h.update(repr(const).encode())
+    h.update(repr(code.co_names).encode())
+    return h.hexdigest()
+
+
+def _identity(obj, depth=0):
+    """What identifies a setting in the checkpoint's record, as text: a number by its value (numpy and
+    0-d tensors too), a function by its module, name and code, a ``functools.partial`` by its function
+    and arguments, an object by its class and attributes, a network by its class and shapes (its weights
+    are in the checkpoint). Raises :class:`_Unidentified` for a lambda or a closure, whose name says
+    nothing about what they compute, and for what it cannot reach in a few steps (e.g. a cycle)."""
+    if depth > 8:
+        raise _Unidentified("an object nested too deeply to identify")
+    identity = functools.partial(_identity, depth=depth + 1)
+    if obj is None or isinstance(obj, (bool, str)):
+        return repr(obj)
+    if isinstance(obj, numbers.Number):
+        return repr(obj.item() if hasattr(obj, "item") else obj)
+    if isinstance(obj, torch.Tensor):
+        return f"tensor({obj.tolist()!r})" if obj.numel() <= 16 else f"tensor{tuple(obj.shape)}:{_digest(obj)[:16]}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ", ".join(map(identity, obj)) + "]"
+    if isinstance(obj, dict):
+        return "{" + ", ".join(f"{k!r}: {identity(v)}" for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))) + "}"
+    if isinstance(obj, functools.partial):
+        return f"functools.partial({identity(obj.func)}, *{identity(obj.args)}, **{identity(obj.keywords)})"
+    if isinstance(obj, types.MethodType):
+        return f"{identity(obj.__self__)}.{obj.__func__.__name__}"
+    if isinstance(obj, types.FunctionType):
+        if obj.__name__ == "<lambda>" or obj.__closure__ or "<locals>" in obj.__qualname__:
+            raise _Unidentified("a lambda" if obj.__name__ == "<lambda>" else f"a closure ({obj.__qualname__})")
+        return f"{obj.__module__}.{obj.__qualname__}:{_code_digest(obj.__code__)[:12]}"
+    if isinstance(obj, (type, types.BuiltinFunctionType)) or (callable(obj) and hasattr(obj, "__qualname__")):
+        return f"{getattr(obj, '__module__', None)}.{obj.__qualname__}"
+    if isinstance(obj, nn.Module):
+        return f"{identity(type(obj))}{[tuple(v.shape) for v in obj.state_dict().values()]}"
+    if hasattr(obj, "__dict__"):
+        return f"{identity(type(obj))}{identity(vars(obj))}"
+    raise _Unidentified(f"a {type(obj).__name__} object")
+
+
+def _settings(generator, discriminator, g_opt, d_opt, modules=None, **options):
+    """What must be the same for a checkpoint to continue this run: optimiser settings, network
+    classes and parameter shapes, and the loop's options (see :func:`_identity`); a setting that
+    cannot be identified is recorded as None under ``"unidentified"``, with why."""
     def optimiser(opt):
-        groups = [{k: v for k, v in g.items() if k != "params" and isinstance(v, (int, float, tuple, bool, str))}
+        groups = [{k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in g.items()
+                   if k != "params" and isinstance(v, (int, float, tuple, bool, str, torch.Tensor))}
                   for g in opt.param_groups]
         return {"class": type(opt).__name__, "groups": repr(groups)}
 
     def network(net):
-        return {"class": _name(type(net)), "shapes": repr([tuple(p.shape) for p in net.state_dict().values()])}
+        return {"class": _identity(type(net)), "shapes": repr([tuple(p.shape) for p in net.state_dict().values()])}
 
+    found, unidentified = {}, {}
+    for k, v in options.items():
+        try:
+            found[k] = v.item() if isinstance(v, numbers.Number) and hasattr(v, "item") else \
+                v if isinstance(v, (int, float, str, type(None))) else _identity(v)
+        except _Unidentified as why:
+            found[k], unidentified[k] = None, str(why)
     return {"generator": network(generator), "discriminator": network(discriminator),
             "g_opt": optimiser(g_opt), "d_opt": optimiser(d_opt),
-            **{k: repr(_name(v)) if not isinstance(v, (int, float, str, type(None))) else v
-               for k, v in options.items()}}
+            "networks": {name: network(m) for name, m in (modules or {}).items()},
+            **found, "unidentified": unidentified}
+
+
+def _refuse_unidentified(settings):
+    """A checkpoint must tell its own run from another: refuse settings it could not identify."""
+    for name, why in settings["unidentified"].items():
+        raise ValueError(f"checkpoint= resumes a run only with the settings that wrote it, but {name}= is {why}, "
+                         "which a later run cannot tell apart from a different one: pass a function defined with def "
+                         "at the top level, a functools.partial of one, a number, or an object such as "
+                         "AnnealedGamma; or train without checkpoint=")
+
+
+def _networks_to_keep(generator, discriminator, classifier, info_loss):
+    """The networks besides G and D whose weights a checkpoint must keep: ``classifier=``, and the
+    modules ``info_loss=`` holds (itself, a partial's arguments, a function's globals and closure,
+    an object's attributes), e.g. a separate InfoGAN Q network. Returns {name: module}."""
+    found = {} if classifier is None else {"classifier": classifier}
+
+    def visit(obj, name, depth):
+        if isinstance(obj, nn.Module):
+            found.setdefault(name, obj)
+            return
+        if depth > 3 or isinstance(obj, (type, types.ModuleType)):
+            return
+        if isinstance(obj, functools.partial):
+            children = [("func", obj.func), *enumerate(obj.args), *obj.keywords.items()]
+        elif isinstance(obj, types.MethodType):
+            children = [("self", obj.__self__)]
+        elif isinstance(obj, types.FunctionType):
+            closure = inspect.getclosurevars(obj)
+            children = [*closure.nonlocals.items(), *closure.globals.items()]
+        elif hasattr(obj, "__dict__"):
+            children = list(vars(obj).items())
+        else:
+            return
+        for key, child in children:
+            visit(child, f"{name}.{key}", depth + 1)
+
+    if info_loss is not None:
+        visit(info_loss, "info_loss", 0)
+    players = [m for net in (generator, discriminator) for m in net.modules()]
+    return {k: m for k, m in found.items() if not any(m is p for p in players)}
+
+
+def _check_restorable(g_opt, d_opt, networks):
+    """Refuse checkpoint= when an optimiser trains parameters of no network the checkpoint keeps."""
+    kept = {id(p) for net in networks for p in net.parameters()}
+    for name, opt in (("g_opt", g_opt), ("d_opt", d_opt)):
+        lost = [p for group in opt.param_groups for p in group["params"] if id(p) not in kept]
+        if lost:
+            raise ValueError(f"{name} trains {len(lost)} parameters (shapes {[tuple(p.shape) for p in lost[:4]]}) of no "
+                             "network the checkpoint keeps (the generator, the discriminator, classifier= and the "
+                             "modules info_loss= holds), so a resumed run would restart them from scratch: pass such a "
+                             "network (e.g. InfoGAN's Q) inside info_loss=, as an nn.Module or a functools.partial "
+                             "argument, or train without checkpoint=")
 
 
 def _check_writable(path):
-    path = Path(path)
     if path.is_dir():
         raise ValueError(f"checkpoint={str(path)!r} is a folder: name a file in it, e.g. {str(path / 'run.pt')!r}")
     try:
@@ -269,6 +444,49 @@ def _check_snapshot(value, where="a snapshot"):
                          "return tensors, numbers, strings, or lists, tuples and dicts of them")
 
 
+@contextlib.contextmanager
+def _frozen(params):
+    """``params`` get no gradient inside the block; their ``requires_grad`` flags are restored after it."""
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def _undone_on_divergence(nets):
+    """A step that finds a nan raises before any weight moves; its forward passes have already
+    updated the networks' buffers (batch-norm running statistics), so they are put back as well."""
+    buffers = [b for net in nets for b in net.buffers()]
+    saved = [b.clone() for b in buffers]
+    try:
+        yield
+    except FloatingPointError:
+        with torch.no_grad():
+            for b, s in zip(buffers, saved):
+                b.copy_(s)
+        raise
+
+
+def _finished(history, steps, max_seconds):
+    """Whether a run resumed from its checkpoint has already spent its step or time budget."""
+    return bool(history.step) and ((steps is not None and history.step[-1] >= steps) or
+                                   (max_seconds is not None and history.seconds[-1] >= max_seconds))
+
+
+def _unique(params):
+    seen, out = set(), []
+    for p in params:
+        if id(p) not in seen:
+            seen.add(id(p))
+            out.append(p)
+    return out
+
+
 def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_opt,
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1, prior="normal",
           labels=None, classifier=None, penalty=None, regularizer=None, gamma=None, clip=None, info_loss=None,
@@ -283,27 +501,46 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     Extra terms of the discriminator's loss, each recorded under its name in the history:
     ``penalty(discriminator, x_real, x_fake)`` (e.g. WGAN-GP's ``losses.gradient_penalty``), and
     ``gamma / 2`` times ``regularizer(d_real, x_real, d_fake, x_fake)`` (e.g. ``losses.js_regularizer``),
-    a penalty on the logits the step already computed, with ``gamma`` a number or a function of the
-    0-based step t (e.g. :class:`AnnealedGamma`). ``clip`` clamps D's weights to [-clip, clip] after
-    each of its updates (WGAN). ``info_loss(x_fake, z)`` (InfoGAN) is added to both players' losses.
+    a penalty on the logits the step already computed, with ``gamma`` a number >= 0 or a function of
+    the 0-based step t (e.g. :class:`AnnealedGamma`). ``clip`` (> 0) clamps D's weights to [-clip, clip]
+    after each of its updates (WGAN). ``info_loss(x_fake, z)`` (InfoGAN) is added to both players' losses.
 
     With ``labels`` (one per sample of ``data``) the GAN is conditional: ``generator(z, y)`` and
     ``discriminator(x, y)``. With ``labels`` and a ``classifier`` (its parameters in ``d_opt``),
     D stays unconditional: the classifier learns the real labels in each D step, and its
     cross-entropy on the fakes' requested labels is added to the generator's loss.
 
+    Each optimiser must hold every trainable parameter of its network(s). They may overlap (one
+    optimiser for both networks, or a ``d_opt`` that also holds G's parameters, as InfoGAN code
+    often has): each step moves its own player only, by ownership, not by optimiser. The D step
+    freezes the generator's parameters, so ``d_opt`` cannot move G; the G step freezes the
+    discriminator's and the classifier's, so ``g_opt`` cannot move them. Parameters of other networks
+    in ``d_opt`` (e.g. a separate InfoGAN Q network) are updated in the D step only.
+
     ``seed`` seeds the batches, the noise, and everything that draws from torch's global random
     numbers during training (dropout, the penalty's interpolates), which are restored afterwards,
     so a CPU run repeats bit for bit whatever ran before. ``snapshot(generator, discriminator)``
     is stored every ``snapshot_every`` steps, both networks in eval mode. With ``checkpoint`` (a
-    path) the state is saved every ``checkpoint_every`` steps and at the end, with the run's
-    settings; a run finding that file continues where it stopped, and refuses if its settings differ.
+    path; ``~`` is the home folder) the state is saved every ``checkpoint_every`` steps and at the
+    end: both networks, the classifier and the networks ``info_loss`` holds, the optimisers, the
+    random states and the run's settings. A run finding that file continues where it stopped; one
+    whose budget it had spent returns the history without training or rewriting the file. It refuses
+    a file written with other settings, and refuses settings it cannot identify (a lambda or a
+    closure: use a named function, ``functools.partial``, or an object such as :class:`AnnealedGamma`).
     Returns a :class:`History`.
     """
-    _check_options(data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma,
-                   max_seconds, snapshot, snapshot_every, checkpoint_every)
-    _check_networks(data, generator, discriminator, g_opt, d_opt)
-    weight = gamma if callable(gamma) else (lambda t: gamma)
+    steps, batch_size, d_steps, snapshot_every, checkpoint_every = _check_options(
+        data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma, clip, max_seconds,
+        snapshot, snapshot_every, checkpoint, checkpoint_every)
+    _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, prior)
+    labels = None if labels is None else labels.long()  # cross-entropy's targets; no copy if already long
+
+    def weight(t):
+        value = gamma(t) if callable(gamma) else gamma
+        if not 0 <= value < math.inf:
+            raise ValueError(f"gamma({t}) is {value!r}: the regularizer's weight must be a number >= 0 at every step")
+        return value
+
     d_terms, g_terms = {}, {}
     if penalty is not None:
         d_terms["penalty"] = lambda b: penalty(discriminator, b.x_real, b.x_fake)
@@ -314,22 +551,33 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     if classifier is not None:
         d_terms["label"] = lambda b: F.cross_entropy(classifier(b.x_real), b.y)
         g_terms["label"] = lambda b: F.cross_entropy(classifier(b.x_fake), b.y)
-    settings = _settings(generator, discriminator, g_opt, d_opt, steps=steps, batch_size=batch_size,
+    checkpoint = Path(checkpoint).expanduser() if checkpoint else None
+    kept = _networks_to_keep(generator, discriminator, classifier, info_loss)
+    settings = _settings(generator, discriminator, g_opt, d_opt, kept, steps=steps, batch_size=batch_size,
                          d_loss=d_loss, g_loss=g_loss, d_steps=d_steps, prior=prior, conditional=labels is not None,
                          classifier=classifier, penalty=penalty, regularizer=regularizer, gamma=gamma, clip=clip,
                          info_loss=info_loss, seed=seed, max_seconds=max_seconds)
     if checkpoint:
+        _refuse_unidentified(settings)
+        _check_restorable(g_opt, d_opt, [generator, discriminator, *kept.values()])
         _check_writable(checkpoint)
+    g_owned = {id(p) for p in generator.parameters()}
+    only_d_opt = [p for group in d_opt.param_groups for p in group["params"] if id(p) not in g_owned | _held(g_opt)]
+    g_frozen = _unique([*discriminator.parameters(), *(classifier.parameters() if classifier is not None else ()),
+                        *only_d_opt])  # by ownership: D's, the classifier's, and what only d_opt trains (a Q network)
+    d_frozen = [p for p in generator.parameters() if id(p) in _held(d_opt)]  # d_opt may hold G's: it must not move them
+    nets = [net for net in (generator, discriminator, classifier, *kept.values()) if net is not None]
     d_kw = dict(d_loss=d_loss, terms=d_terms, clip=clip, input_grad=regularizer is not None,
                 conditional=classifier is None)
-    g_kw = dict(g_loss=g_loss, terms=g_terms, conditional=classifier is None,
-                frozen=[p for group in d_opt.param_groups for p in group["params"]])
-    device, rng = data.device, torch.Generator().manual_seed(seed)
+    g_kw = dict(g_loss=g_loss, terms=g_terms, conditional=classifier is None, frozen=g_frozen)
+    device, dtype, rng = data.device, data.dtype, torch.Generator().manual_seed(seed)
+    z_dim = getattr(generator, "z_dim", None)
 
     def batch():
         index = torch.randint(len(data), (batch_size,), generator=rng).to(device)
         y = labels[index] if labels is not None else None
-        return data[index], sample_z(batch_size, generator.z_dim, prior, rng, device), y
+        z = sample_z(batch_size, z_dim, prior, rng, device)
+        return data[index], (z if z.dtype == dtype else z.to(dtype)), y
 
     def take_snapshot(step):
         modes = generator.training, discriminator.training
@@ -344,8 +592,13 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed + 1)  # dropout, penalties' interpolates: the run's own stream, restored afterwards
         history, step = History(), 0
-        if checkpoint and Path(checkpoint).exists():
-            step = load_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, settings)
+        if checkpoint and checkpoint.exists():
+            step = load_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, settings, kept)
+            if _finished(history, steps, max_seconds):  # re-running a finished run's cell changes nothing
+                if progress:
+                    print(f"{checkpoint} holds this run, finished: {history.step[-1]:,} steps in "
+                          f"{history.seconds[-1]:.0f} s; returning its history without training")
+                return history
         generator.train(), discriminator.train()
         if snapshot and step == 0:
             take_snapshot(0)
@@ -354,15 +607,17 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
         while steps is None or step < steps:
             step += 1
             for _ in range(d_steps):
-                _, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step, **d_kw)
-            _, g_values = generator_step(generator, discriminator, g_opt, *batch()[1:], step=step, **g_kw)
+                with _undone_on_divergence(nets), _frozen(d_frozen):
+                    _, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step, **d_kw)
+            with _undone_on_divergence(nets):
+                _, g_values = generator_step(generator, discriminator, g_opt, *batch()[1:], step=step, **g_kw)
             history.record(step, elapsed + time.perf_counter() - tic, d_values, g_values)
             done = step == steps or (max_seconds is not None and history.seconds[-1] >= max_seconds)
             bar.show(step, history.seconds[-1], d_values["loss"], g_values["loss"], done)
             if snapshot and snapshot_every and (step % snapshot_every == 0 or done):
                 take_snapshot(step)
             if checkpoint and (done or (checkpoint_every and step % checkpoint_every == 0)):
-                save_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, step, settings)
+                save_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, step, settings, kept)
             if done:
                 break
         bar.close(history)
@@ -419,15 +674,17 @@ def _digest(obj, h=None):
     return h.hexdigest()
 
 
-def save_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, step, settings=None):
+def save_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, step, settings=None, networks=None):
     """Write everything a run needs to continue exactly, and the settings it ran with;
-    atomic, so a crash never leaves half a file."""
+    atomic, so a crash never leaves half a file. ``networks`` ({name: module}) are the other
+    networks the run trains, e.g. ``classifier=`` or a separate InfoGAN Q network."""
     state = {
         "format": CHECKPOINT_FORMAT,
         "step": step,
         "settings": settings or {},
         "generator": generator.state_dict(),
         "discriminator": discriminator.state_dict(),
+        "networks": {name: net.state_dict() for name, net in (networks or {}).items()},
         "g_opt": g_opt.state_dict(),
         "d_opt": d_opt.state_dict(),
         "rng": rng.get_state(),
@@ -437,19 +694,20 @@ def save_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda_rng"] = torch.cuda.get_rng_state()
     state["sha256"] = _digest(state)
-    path = Path(path)
+    path = Path(path).expanduser()
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, settings=None):
+def load_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, settings=None, networks=None):
     """Restore a checkpoint written by :func:`save_checkpoint`; returns its step.
 
     Loads with ``weights_only=True`` (no code runs from the file), refuses a file that is
     corrupt or was not written by this package, and, given ``settings``, one written by a run
     with other settings (it names them).
     """
+    path = Path(path).expanduser()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -469,6 +727,10 @@ def load_checkpoint(path, generator, discriminator, g_opt, d_opt, rng, history, 
     try:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
+        if set(state["networks"]) != set(networks or {}):
+            raise ValueError(f"it holds the networks {sorted(state['networks'])}, this run trains {sorted(networks or {})}")
+        for name, net in (networks or {}).items():
+            net.load_state_dict(state["networks"][name])
         g_opt.load_state_dict(state["g_opt"])
         d_opt.load_state_dict(state["d_opt"])
     except (KeyError, RuntimeError, ValueError) as err:

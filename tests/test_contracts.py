@@ -1,7 +1,10 @@
 """The package used from outside the book: users' shapes, exact repeats, safe resume, clear errors."""
 
 import copy
+import functools
+import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -295,3 +298,297 @@ def test_history_state_round_trips_the_named_terms():
     h.record(1, 0.5, {"loss": 1.0, "penalty": 2.0}, {"loss": 3.0})
     copy_ = loop.History(**h.state())
     assert copy_.d_terms == {"penalty": [2.0]} and copy_.g_loss == [3.0]
+
+
+# The second outside review: overlapping optimisers, what a checkpoint keeps, what it can tell apart
+
+
+def params(*nets):
+    return [p.detach().clone() for net in nets for p in net.parameters()]
+
+
+def test_one_optimiser_for_both_networks_or_a_d_opt_holding_g_trains_as_two_optimisers_do():
+    """Adam is per parameter, so one Adam over both networks is two Adams: each step must move its own player."""
+    g, d, g_opt, d_opt = small_gan()
+    train(g, d, DATA, steps=4, batch_size=32, g_opt=g_opt, d_opt=d_opt, progress=False)
+    expected = params(g, d)
+    g, d, _, _ = small_gan()
+    start = params(g)
+    shared = torch.optim.Adam([*g.parameters(), *d.parameters()], 1e-3)
+    train(g, d, DATA, steps=4, batch_size=32, g_opt=shared, d_opt=shared, progress=False)
+    assert not all(torch.equal(p, q) for p, q in zip(start, params(g)))  # G moved: it was frozen in its own step
+    assert all(torch.equal(p, q) for p, q in zip(expected, params(g, d)))
+    g, d, g_opt, _ = small_gan()
+    d_opt = torch.optim.Adam([*d.parameters(), *g.parameters()], 1e-3)  # as InfoGAN code often builds it
+    train(g, d, DATA, steps=4, batch_size=32, g_opt=g_opt, d_opt=d_opt, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(expected, params(g, d)))
+
+
+def conditional_gan(classifier_in_d_opt=True, seed=0):
+    torch.manual_seed(seed)
+    g = nets.ConditionalMLPGenerator(4, n_classes=3, hidden=(16,), out_shape=(2,), output="none")
+    d, c = MLPDiscriminator((2,), (16,)), nn.Linear(2, 3)
+    d_opt = torch.optim.Adam([*d.parameters(), *(c.parameters() if classifier_in_d_opt else [])], 1e-3)
+    return g, d, c, torch.optim.Adam(g.parameters(), 1e-3), d_opt
+
+
+LABELS = torch.arange(256) % 3
+
+
+def test_a_classifier_its_optimiser_does_not_hold_is_refused():
+    g, d, c, g_opt, d_opt = conditional_gan(classifier_in_d_opt=False)
+    with pytest.raises(ValueError, match=r"d_opt does not hold 2 trainable parameters of the classifier \(weight, "
+                                         r"bias\), which would never be trained.*\*classifier.parameters\(\)"):
+        train(g, d, DATA, labels=LABELS, classifier=c, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
+
+
+def conditional_run(steps=8, **kw):
+    g, d, c, g_opt, d_opt = conditional_gan()
+    h = train(g, d, DATA, labels=LABELS, classifier=c, steps=steps, batch_size=16, g_opt=g_opt, d_opt=d_opt,
+              progress=False, seed=3, **kw)
+    return h, params(g, d, c)
+
+
+def interrupt_after(n):
+    calls = iter(range(10**6))
+
+    def snapshot(g, d):
+        if next(calls) == n:
+            raise KeyboardInterrupt
+        return 0
+    return snapshot
+
+
+def info_term(x_fake, z, q):
+    """A stand-in for InfoGAN's term: Q (a network of its own, trained by d_opt) reads z back from x."""
+    return (q(x_fake) - z[:, :1]).pow(2).mean()
+
+
+def info_run(tmp_path=None, steps=8, **kw):
+    g, d, g_opt, _ = small_gan(dropout=0)
+    q = nn.Linear(2, 1)
+    d_opt = torch.optim.Adam([*d.parameters(), *q.parameters()], 1e-3)
+    h = train(g, d, DATA, steps=steps, batch_size=16, g_opt=g_opt, d_opt=d_opt, progress=False, seed=3,
+              info_loss=functools.partial(info_term, q=q), **kw)
+    return h, params(g, d, q)
+
+
+@pytest.mark.parametrize("run_", [conditional_run, info_run], ids=["classifier", "separate Q network"])
+def test_resume_keeps_the_classifier_and_a_separate_q_network(run_, tmp_path):
+    full, expected = run_()
+    ck = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run_(checkpoint=ck, checkpoint_every=4, snapshot=interrupt_after(6), snapshot_every=1)
+    resumed, found = run_(checkpoint=ck)
+    assert resumed.step == full.step and resumed.d_loss == full.d_loss
+    assert all(torch.equal(p, q) for p, q in zip(expected, found))  # the classifier or Q too, not restarted
+
+
+def test_a_network_only_an_optimiser_knows_cannot_be_checkpointed(tmp_path):
+    g, d, g_opt, _ = small_gan()
+    q = nn.Linear(2, 1)
+    d_opt = torch.optim.Adam([*d.parameters(), *q.parameters()], 1e-3)  # used by nothing the loop can see
+    with pytest.raises(ValueError, match=r"d_opt trains 2 parameters \(shapes \[\(1, 2\), \(1,\)\]\) of no network the "
+                                         "checkpoint keeps"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, checkpoint=tmp_path / "run.pt")
+    assert not (tmp_path / "run.pt").exists()
+
+
+def make_gamma(value):
+    def gamma(t):
+        return value
+    return gamma
+
+
+class CyclicPrior:
+    """A prior object that refers to itself (e.g. through a parent that holds it)."""
+
+    def __init__(self):
+        self.me = self
+
+    def __call__(self, n, rng):
+        return torch.randn(n, 4, generator=rng)
+
+
+@pytest.mark.parametrize("options,why", [
+    (dict(regularizer=losses.js_regularizer, gamma=lambda t: 2.0), "gamma= is a lambda"),
+    (dict(prior=CyclicPrior()), "prior= is an object nested too deeply to identify"),
+    (dict(regularizer=losses.js_regularizer, gamma=make_gamma(2.0)), r"gamma= is a closure \(make_gamma.<locals>.gamma\)"),
+    (dict(info_loss=lambda x, z: 0 * x.sum()), "info_loss= is a lambda"),
+], ids=["lambda", "cycle", "closure", "info_loss lambda"])
+def test_a_checkpoint_refuses_settings_it_could_not_tell_from_others(options, why, tmp_path):
+    """`lambda t: 2.0` and `lambda t: 50.0` have the same name: a run must refuse, not guess they are the same."""
+    with pytest.raises(ValueError, match=f"{why}, which a later run cannot tell apart.*functools.partial"):
+        run(checkpoint=tmp_path / "run.pt", **options)
+    assert not (tmp_path / "run.pt").exists()
+    run(**options)  # without a checkpoint, nothing to tell apart
+
+
+@pytest.mark.parametrize("first,then,words", [
+    (dict(penalty=functools.partial(losses.gradient_penalty, lam=10.0)),
+     dict(penalty=functools.partial(losses.gradient_penalty, lam=1.0)), r"penalty: .*'lam': 10\.0.*'lam': 1\.0"),
+    (dict(regularizer=losses.js_regularizer, gamma=np.float32(2)),
+     dict(regularizer=losses.js_regularizer, gamma=np.float32(50)), "gamma: 2.0 in the checkpoint, 50.0 now"),
+    (dict(regularizer=losses.js_regularizer, gamma=torch.tensor(2.0)),
+     dict(regularizer=losses.js_regularizer, gamma=torch.tensor(50.0)), r"gamma: 'tensor\(2.0\)' in the checkpoint"),
+    (dict(regularizer=losses.js_regularizer, gamma=AnnealedGamma(np.float32(2), 8)),
+     dict(regularizer=losses.js_regularizer, gamma=AnnealedGamma(np.float32(50), 8)), r"'gamma0': 2\.0.*'gamma0': 50\.0"),
+], ids=["partial", "numpy gamma", "tensor gamma", "schedule"])
+def test_resume_tells_apart_settings_that_share_a_name(first, then, words, tmp_path):
+    ck = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint=ck, checkpoint_every=2, snapshot=interrupt_after(4), snapshot_every=1, **first)
+    with pytest.raises(ValueError, match=words):
+        run(checkpoint=ck, **then)
+    assert run(checkpoint=ck, **first).step == list(range(1, 9))  # the same settings continue
+
+
+def test_a_finished_run_rerun_returns_its_history_without_training_or_rewriting(tmp_path, monkeypatch):
+    ck = tmp_path / "run.pt"
+    for budget in (dict(steps=5), dict(steps=None, max_seconds=1.0), dict(steps=100, max_seconds=1.0)):
+        clock = iter(range(10**6))
+        monkeypatch.setattr(loop.time, "perf_counter", lambda: 0.1 * next(clock))  # 0.1 s per call
+        first = run(checkpoint=ck, **budget)
+        blob = ck.read_bytes()
+        again = run(checkpoint=ck, **budget)
+        assert again.step == first.step and again.d_loss == first.d_loss and ck.read_bytes() == blob
+        ck.unlink()
+
+
+def test_a_checkpoint_path_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    run(checkpoint="~/runs/gan.pt")
+    assert (tmp_path / "home" / "runs" / "gan.pt").exists() and not (tmp_path / "work" / "~").exists()
+    assert run(checkpoint="~/runs/gan.pt").step == list(range(1, 9))  # and found again there
+
+
+@pytest.mark.parametrize("clip", [-0.01, True, 0, float("nan"), "0.01"])
+def test_clip_must_be_a_positive_number(clip):
+    g, d, g_opt, d_opt = small_gan()
+    before = params(d)
+    with pytest.raises(ValueError, match=f"clip= clamps the discriminator's weights.*got {clip!r}"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, clip=clip, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(before, params(d)))
+    train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, clip=np.float32(0.01), progress=False)
+    assert max(p.abs().max().item() for p in d.parameters()) == pytest.approx(0.01)
+
+
+class BatchNormMLP(nn.Module):
+    """A user's networks with batch norm: their running statistics are state, like the weights."""
+
+    def __init__(self, n_in, n_out, z_dim=None):
+        super().__init__()
+        self.z_dim = z_dim
+        self.net = nn.Sequential(nn.Linear(n_in, 16), nn.BatchNorm1d(16), nn.LeakyReLU(0.2), nn.Linear(16, n_out))
+
+    def forward(self, x):
+        out = self.net(x)
+        return out if self.z_dim else out.squeeze(1)
+
+
+def test_a_nan_caught_before_the_update_leaves_batch_norm_statistics_as_they_were():
+    """The D step of step 3 finds a nan: statistics as after step 2. The G step of step 3 finds one:
+    statistics as after the D step of step 3, which a D-step term records (it runs after D's forward passes)."""
+    for options in ("D step", "G step"):
+        torch.manual_seed(0)
+        g, d = BatchNormMLP(4, 2, z_dim=4), BatchNormMLP(2, 1)
+        g_opt, d_opt = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+        state = []
+        record = lambda *nets: state.append([b.clone() for net in nets for b in net.buffers()])
+        if options == "D step":
+            kw = dict(regularizer=nan_from(3), gamma=1.0, snapshot=lambda g, d: record(g, d) or 0, snapshot_every=1)
+        else:
+            kw = dict(g_loss=nan_from(3), regularizer=lambda *a: record(g, d) or torch.zeros(()), gamma=0.0)
+        with pytest.raises(FloatingPointError, match="diverged at step 3"):
+            train(g, d, DATA, steps=10, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, **kw)
+        assert all(torch.equal(b, s) for b, s in zip([*g.buffers(), *d.buffers()], state[-1])), options
+
+
+@pytest.mark.parametrize("data,error,words", [
+    (DATA.double(), TypeError, r"parameters are torch.float32 and data= is torch.float64: .*data.float\(\)"),
+    ((DATA * 40).clamp(0, 255).to(torch.uint8), TypeError, r"torch.uint8 values.*data.float\(\) / 127.5 - 1"),
+    (DATA[:0], ValueError, r"data= holds no samples \(shape \(0, 2\)\)"),
+    (torch.cat([DATA, torch.full((1, 2), float("nan"))]), ValueError, "nan or inf in 1 of its 257 samples .*sample 256"),
+], ids=["float64", "uint8", "empty", "nan"])
+def test_data_of_another_dtype_empty_or_with_nan_is_refused_before_training(data, error, words):
+    g, d, g_opt, d_opt = small_gan()
+    with pytest.raises(error, match=words):
+        train(g, d, data, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
+
+
+def test_numpy_integers_count_as_integers():
+    g, d, g_opt, d_opt = small_gan()
+    h = train(g, d, DATA, steps=np.int64(3), batch_size=np.int64(8), d_steps=np.int32(2), g_opt=g_opt, d_opt=d_opt,
+              progress=False)
+    assert h.step == [1, 2, 3]
+
+
+@pytest.mark.parametrize("options,words", [
+    (dict(steps=None, max_seconds=float("inf")), "never stops"),
+    (dict(checkpoint_every=5), "checkpoint_every=5 needs checkpoint="),
+    (dict(regularizer=losses.js_regularizer, gamma=-2.0), "gamma= must be a number >= 0"),
+    (dict(regularizer=losses.js_regularizer, gamma=lambda t: 1.0 - t), r"gamma\(2\) is -1.0"),
+    (dict(labels=[0, 1] * 128), "labels= must be a 1D integer tensor.*got a list"),
+    (dict(labels=torch.zeros(256)), "labels= must be a 1D integer tensor.*got a torch.float32 tensor"),
+], ids=["endless", "checkpoint_every", "negative gamma", "negative schedule", "labels list", "float labels"])
+def test_more_settings_that_cannot_work_are_refused(options, words):
+    g, d, g_opt, d_opt = small_gan()
+    ran = iter(range(30))  # an endless run stops here, with another error than the one expected
+    kw = dict(steps=3, batch_size=8, snapshot=lambda g, d: next(ran), snapshot_every=1) | options
+    with pytest.raises(ValueError if "labels" not in options else TypeError, match=words):
+        train(g, d, DATA, g_opt=g_opt, d_opt=d_opt, progress=False, **kw)
+
+
+def test_an_optimiser_missing_some_of_its_networks_trainable_parameters_is_refused():
+    g, d, g_opt, _ = small_gan()
+    d_opt = torch.optim.Adam(d.net[0].parameters(), 1e-3)  # e.g. the body of D without its read-out (or Q head)
+    with pytest.raises(ValueError, match=r"d_opt does not hold 2 trainable parameters of the discriminator \(net.3.weight"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
+    d.net[3].requires_grad_(False)  # deliberately frozen: fine
+    train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
+
+
+def test_a_generator_without_z_dim_is_named_and_a_prior_function_needs_none():
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.Linear(4, 16), nn.LeakyReLU(0.2), nn.Linear(16, 2))  # a user's own, no z_dim
+    d = MLPDiscriminator((2,), (16,))
+    g_opt, d_opt = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+    with pytest.raises(ValueError, match=r"z_dim=None: set it \(e.g. generator.z_dim = 100\)"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
+    h = train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False,
+              prior=lambda n, rng: torch.randn(n, 4, generator=rng))
+    assert h.step == [1, 2]
+
+
+@pytest.mark.parametrize("fn", [losses.discriminator_loss, losses.critic_loss_wasserstein,
+                                lambda r, f: losses.generator_loss_nonsaturating(f)], ids=["gan", "wasserstein", "g"])
+def test_losses_refuse_empty_batches_and_integer_logits(fn):
+    with pytest.raises(ValueError, match=r"holds no samples \(shape \(0,\)\)"):
+        fn(torch.zeros(0), torch.zeros(0))  # the mean of nothing: nan
+    with pytest.raises(TypeError, match=r"must be floating point .* got torch.int64: pass e.g. d_\w+.float\(\)"):
+        fn(torch.tensor([1, 2]), torch.tensor([0, 3]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_gradient_penalty_on_a_critic_in_another_precision(dtype):
+    """A linear critic has |grad| = |w| everywhere: the penalty is lam (|w| - 1)^2 in any precision."""
+    torch.manual_seed(0)
+    critic = nn.Linear(3, 1).to(dtype)
+    x_real, x_fake = torch.randn(64, 3).to(dtype), torch.randn(64, 3).to(dtype)
+    gp = losses.gradient_penalty(lambda x: critic(x).squeeze(1), x_real, x_fake)
+    expected = 10 * (critic.weight.double().norm().item() - 1) ** 2
+    assert gp.dtype == dtype and gp.item() == pytest.approx(expected, rel=2e-2 if dtype != torch.float64 else 1e-9)
+
+
+def test_mutual_information_loss_takes_one_code_vector_per_sample():
+    """Logits 0 for 2 categories: log 2 = 0.6931; means [[0], [1]] against codes [1, 1]: 0.5 (1 + 0) / 2 = 0.25,
+    times 0.1: 0.025. A (N, 1) mean minus (N,) codes broadcast to N x N: 0.05."""
+    logits, category = torch.zeros(2, 2), torch.tensor([0, 1])
+    expected = math.log(2) + 0.1 * 0.25
+    for mean, codes in (([[0.0], [1.0]], [1.0, 1.0]), ([[0.0], [1.0]], [[1.0], [1.0]]), ([0.0, 1.0], [1.0, 1.0])):
+        got = losses.mutual_information_loss(logits, torch.tensor(mean), category, torch.tensor(codes))
+        assert got.item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match=r"shape \(N, K\).*got \(2, 2\) and \(2, 3\)"):
+        losses.mutual_information_loss(logits, torch.zeros(2, 2), category, torch.zeros(2, 3))

@@ -199,3 +199,86 @@ def test_precision_separates_quality_and_recall_separates_coverage(mnist, classi
     assert good["precision"] > 0.6 and good["recall"] > 0.6
     assert ones["precision"] > 0.6 and ones["recall"] < 0.3  # good digits, one kind only: quality, no coverage
     assert noise["precision"] < 0.05
+
+
+# The second outside review: metrics that must refuse, files the command line must never replace, grading that goes on
+
+
+def test_sample_quality_refuses_real_images_in_0_1(mnist, classifier):
+    """Digits in [0, 1] on both sides scored FD 8.66 where the same digits in [-1, 1] score 28.22."""
+    fake, real = mnist[0].images[:200], mnist[1].images[:300]
+    with pytest.raises(ValueError, match=r"scale \[0, 1\] images with 2 \* x - 1"):
+        metrics.sample_quality((fake + 1) / 2, (real + 1) / 2, classifier)
+
+
+def test_sample_quality_refuses_nan_in_the_real_images(mnist, classifier):
+    """It gave FD nan, and a oneMKL error on stderr."""
+    fake, real = mnist[0].images[:200], mnist[1].images[:300]
+    broken = real.clone()
+    broken[7, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="1 of the 300 images hold nan or inf .*image 7"):
+        metrics.sample_quality(fake, broken, classifier)
+
+
+@pytest.mark.parametrize("dtype,words", [(torch.float64, r"got torch.float64: pass images.float\(\)"),
+                                         (torch.uint8, r"x.float\(\) / 127.5 - 1")], ids=["float64", "uint8"])
+def test_metrics_name_the_dtype_they_need(mnist, classifier, dtype, words):
+    images = mnist[1].images[:50]
+    images = images.double() if dtype == torch.float64 else ((images + 1) * 127.5).to(torch.uint8)
+    for call in (lambda: metrics.sample_quality(images, mnist[1].images, classifier),
+                 lambda: metrics.predicted_digits(classifier, images)):
+        with pytest.raises(TypeError, match=words):
+            call()
+
+
+def test_precision_recall_needs_more_images_than_neighbours(mnist, classifier):
+    with pytest.raises(ValueError, match="k=5 nearest neighbours need more than k samples .* 3 fake"):
+        metrics.precision_recall(mnist[0].images[:3], mnist[1].images[:100], classifier)
+
+
+def test_load_classifier_expands_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "weights.pt").write_bytes(metrics.WEIGHTS.read_bytes())
+    assert isinstance(metrics.load_classifier("~/weights.pt"), metrics.DigitClassifier)
+
+
+@pytest.mark.parametrize("command", ["student", "strip-solutions", "colab"])
+def test_a_single_notebook_is_never_replaced_by_its_edition_even_with_force(chapters, command, capsys):
+    """`student book/05_wgan.ipynb book --force`: --force writes into a folder with files, never over the source."""
+    source = chapters / "01.ipynb"
+    before = source.read_text()
+    with pytest.raises(SystemExit) as exit_:
+        book.main([command, str(source), str(chapters), "--force"])
+    assert exit_.value.code == 2 and "is the source" in capsys.readouterr().err
+    assert source.read_text() == before
+
+
+def notebook(path, *cells):
+    import nbformat
+
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path)
+    return path
+
+
+def test_grading_goes_on_past_a_notebook_that_is_not_json_and_names_it(tmp_path, capsys):
+    good = notebook(tmp_path / "a.ipynb", "print('hello')")
+    (tmp_path / "b.ipynb").write_text('{"cells": [')  # saved half-way
+    other = notebook(tmp_path / "c.ipynb", "x = 1")
+    out = tmp_path / "report.json"
+    assert book.main(["grade", str(good), str(tmp_path / "b.ipynb"), str(other), "--json", str(out)]) == 0
+    reports = json.loads(out.read_text())
+    assert [r["notebook"] for r in reports] == [str(good), str(tmp_path / "b.ipynb"), str(other)]
+    assert not reports[0]["errors"] and not reports[2]["errors"]
+    assert f"{tmp_path / 'b.ipynb'} is not a readable notebook (NotJSONError" in reports[1]["errors"][0]
+    assert "b.ipynb is not a readable notebook" in capsys.readouterr().out
+
+
+def test_a_grading_report_goes_into_a_new_folder_never_over_a_notebook(tmp_path, capsys):
+    handed_in = notebook(tmp_path / "a.ipynb", "x = 1")
+    before = handed_in.read_text()
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["grade", str(handed_in), "--json", str(handed_in)])
+    assert exit_.value.code == 2 and "is the source" in capsys.readouterr().err and handed_in.read_text() == before
+    out = tmp_path / "reports" / "2024" / "grades.json"  # a folder not made yet: it used to fail after grading
+    assert book.main(["grade", str(handed_in), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())[0]["notebook"] == str(handed_in)

@@ -55,16 +55,14 @@ def test_foreign_weights_are_refused(tmp_path):
 
 def test_discriminator_checkers(capsys):
     from regan_tutorial.losses import discriminator_loss
-    from regan_tutorial.nets import DCGANDiscriminator, MLPDiscriminator
 
-    assert exercises.check_discriminator(DCGANDiscriminator(width=8))
-    assert exercises.check_discriminator(MLPDiscriminator())
-    sig = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1), torch.nn.Sigmoid())
-    assert not exercises.check_discriminator(sig)
-    no_flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1))
-    assert exercises.check_discriminator(no_flat)  # (N, 1): one logit per image, which the losses accept
-    two = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 2))
-    assert not exercises.check_discriminator(two)
+    conv = lambda *head: torch.nn.Sequential(  # a student's convolutional discriminator, written out
+        torch.nn.Conv2d(1, 8, 4, 2, 1), torch.nn.LeakyReLU(0.2), torch.nn.Flatten(), *head)
+    torch.manual_seed(0)
+    assert exercises.check_discriminator(conv(torch.nn.Linear(8 * 14 * 14, 1), torch.nn.Flatten(0)))
+    assert exercises.check_discriminator(conv(torch.nn.Linear(8 * 14 * 14, 1)))  # (N, 1), which the losses accept
+    assert not exercises.check_discriminator(conv(torch.nn.Linear(8 * 14 * 14, 1), torch.nn.Sigmoid()))
+    assert not exercises.check_discriminator(conv(torch.nn.Linear(8 * 14 * 14, 2)))
     naive = lambda r, f: -torch.log(torch.sigmoid(r)).mean() - torch.log(1 - torch.sigmoid(f)).mean()
     assert not exercises.check_discriminator_loss(naive)
     assert not exercises.check_discriminator_loss(lambda r, f: discriminator_loss(f, r))
