@@ -70,9 +70,10 @@ def discriminator_step_seconds(discriminator, x_real, x_fake, regularizer=None, 
         if regularizer is not None:
             loss = loss + gamma / 2 * regularizer(d_real, xr, d_fake, xf)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward(inputs=params)  # as train's discriminator_step: no gradient for the inputs
         opt.step()
 
+    params = list(discriminator.parameters())
     for _ in range(warmup):
         step()
     sync()

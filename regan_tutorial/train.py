@@ -139,7 +139,8 @@ def discriminator_step(generator, discriminator, d_opt, x_real, z, y=None, *, st
     losses = {"loss": d_loss(b.d_real, b.d_fake), **{k: term(b) for k, term in (terms or {}).items()}}
     total = _sum_finite(step, "discriminator", losses)
     d_opt.zero_grad(set_to_none=True)
-    total.backward()
+    # only what d_opt steps: the inputs' gradient, which a regularizer marks them for, is not needed
+    total.backward(inputs=[p for group in d_opt.param_groups for p in group["params"] if p.requires_grad])
     d_opt.step()
     if clip is not None:
         clip_weights(discriminator, clip)  # WGAN (Arjovsky et al. 2017)
