@@ -150,7 +150,8 @@ def discriminator_step(generator, discriminator, d_opt, x_real, z, y=None, *, st
 def generator_step(generator, discriminator, g_opt, z, y=None, *, step=1, g_loss=generator_loss_nonsaturating,
                    terms=None, frozen=(), conditional=True):
     """One generator update: descend ``g_loss(d_fake)`` plus each named term. The parameters in
-    ``frozen`` (the discriminator's, by default all of ``d_opt``'s) get no gradient in this step."""
+    ``frozen`` (in :func:`train`: the discriminator's and the classifier's, by ownership, and any
+    that only ``d_opt`` trains) get no gradient in this step."""
     x_fake = _d(generator, z, y)
     b = Batch(step, z, y, None, x_fake)
     flags = [p.requires_grad for p in frozen]
