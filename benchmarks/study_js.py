@@ -3,7 +3,7 @@
 Evidence 1: ten seeds per arm on the ring, five arms (``studies.js_ring_study``); Evidence 2:
 the minimax DCGAN on the offline MNIST subset, two seeds with batch norm and one without, each
 with and without the regularizer (``studies.js_mnist_study``). Too long for the chapter's
-five-minute budget on a 2-core CPU (about 5 and 8 minutes), so the chapter shows these files
+five-minute budget on a 2-core CPU (each file records how long its run took), so the chapter shows these files
 and re-runs one part of each, which must match its stored row exactly.
 Run: ``REGAN_MNIST=bundled python benchmarks/study_js.py [ring] [mnist]``.
 """

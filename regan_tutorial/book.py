@@ -120,6 +120,9 @@ def execute(path, profile="book", timeout=3600, solutions=False):
         for cell in trains:
             cell.metadata.setdefault("regan", {})["executed"] = {"date": date, "seconds": round(_cell_seconds(cell), 1)}
     seconds -= sum(_cell_seconds(c) for c in trains) if solutions else 0.0
+    if trains and not solutions:  # their outputs may quote this run's numbers: they are now older than it
+        print(f"  kept the stored outputs of {len(trains)} solution cell(s) that train; run with --solutions "
+              "to refresh them (a test asks that they ran with the rest of the chapter)", flush=True)
     nb.metadata.pop("widgets", None)
     nb.metadata["regan_tutorial"] = {
         "profile": profile,

@@ -92,3 +92,14 @@ def test_each_chapter_says_how_long_it_takes_from_its_own_stamp(path):
     stamp = nb.metadata["regan_tutorial"]
     notes = [c.source for c in nb.cells if book.RUN_TIME in c.metadata.get("tags", [])]
     assert notes == [book.run_time_note(stamp["seconds"], stamp["executed"])]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_stored_solutions_ran_with_the_rest_of_their_chapter(path):
+    """A solution may quote the chapter's own runs (e.g. a time-budgeted baseline): its stored
+    output must come from the same execution (``book execute --solutions``)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if book.TRAINS in cell.metadata.get("tags", []):
+            executed = cell.metadata.get("regan", {}).get("executed", {})
+            assert executed.get("date") == nb.metadata["regan_tutorial"]["executed"], cell.source[:80]
