@@ -10,7 +10,7 @@ for students: every ``{solution}`` block and every cell tagged ``solution``
 removed.
 
 ``python -m regan_tutorial.book student book/ handout/`` writes the student edition
-(stubs and checkers in place of solutions); ``grade NOTEBOOK... [--json FILE]``
+(stubs and checkers in place of solutions); ``grade NOTEBOOK... [--json FILE [--force]]``
 grades handed-in notebooks (see :mod:`regan_tutorial.grading`).
 
 ``python -m regan_tutorial.book colab book/ colab/`` writes the Colab editions:
@@ -226,6 +226,7 @@ def main(argv=None):
     grade.add_argument("paths", nargs="+")
     grade.add_argument("--json", help="also write the reports to this JSON file")
     grade.add_argument("--timeout", type=int, default=600, help="seconds per cell before a notebook is stopped")
+    grade.add_argument("--force", action="store_true", help="replace the --json file if it exists")
     args = parser.parse_args(argv)
     if args.command == "grade":
         return _grade(parser, args)
@@ -263,7 +264,7 @@ def _grade(parser, args):
         found = notebooks(args.paths)
         if args.json:  # checked before hours of grading, not after
             check_writes([(path, args.json) for path in found])
-            _check_report_path(Path(args.json))
+            _check_report_path(Path(args.json), args.force)
     except UsageError as err:
         parser.error(str(err))
     reports = []
@@ -275,10 +276,16 @@ def _grade(parser, args):
     return 0
 
 
-def _check_report_path(path):
-    """The report file can be written: its folder exists (or is made) and is writable."""
+def _check_report_path(path, force=False):
+    """The report file can be written: not a notebook, not an existing file (unless ``force``),
+    its folder exists (or is made) and is writable."""
     if path.is_dir():
         raise UsageError(f"--json {path} is a folder: name a file in it, e.g. {path / 'report.json'}")
+    if path.suffix == ".ipynb":  # `grade --json handin/*.ipynb` gives the first hand-in to --json
+        raise UsageError(f"--json {path} is a notebook: the report would replace it; name a .json file, "
+                         f"e.g. --json {path.with_suffix('.json')}, and put --json after the notebooks")
+    if path.exists() and not force:
+        raise UsageError(f"--json {path} exists: name a new file, or pass --force to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent):

@@ -282,3 +282,27 @@ def test_a_grading_report_goes_into_a_new_folder_never_over_a_notebook(tmp_path,
     out = tmp_path / "reports" / "2024" / "grades.json"  # a folder not made yet: it used to fail after grading
     assert book.main(["grade", str(handed_in), "--json", str(out)]) == 0
     assert json.loads(out.read_text())[0]["notebook"] == str(handed_in)
+
+
+def test_grade_json_given_before_the_notebooks_never_takes_a_hand_in_as_the_report(tmp_path, capsys):
+    """`grade --json handin/*.ipynb`: argparse gives the first hand-in to --json; it used to be replaced by JSON."""
+    alice, bob = notebook(tmp_path / "alice.ipynb", "x = 1"), notebook(tmp_path / "bob.ipynb", "y = 2")
+    before = alice.read_text()
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["grade", "--json", str(alice), str(bob)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--json {alice}" in err and "notebook" in err
+    assert alice.read_text() == before
+
+
+def test_grade_json_never_replaces_an_existing_file_unless_forced(tmp_path, capsys):
+    handed_in = notebook(tmp_path / "a.ipynb", "x = 1")
+    out = tmp_path / "grades.json"
+    out.write_text("last week's grades")
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["grade", str(handed_in), "--json", str(out)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--json {out} exists" in err and "--force" in err
+    assert out.read_text() == "last week's grades"
+    assert book.main(["grade", str(handed_in), "--json", str(out), "--force"]) == 0
+    assert json.loads(out.read_text())[0]["notebook"] == str(handed_in)
