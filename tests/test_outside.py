@@ -306,3 +306,27 @@ def test_grade_json_never_replaces_an_existing_file_unless_forced(tmp_path, caps
     assert out.read_text() == "last week's grades"
     assert book.main(["grade", str(handed_in), "--json", str(out), "--force"]) == 0
     assert json.loads(out.read_text())[0]["notebook"] == str(handed_in)
+
+
+@pytest.mark.parametrize("where, damage, words", [
+    ("notebook", {"regan": ["oops"]}, "metadata.regan is a list"),
+    ("notebook", {"regan": {"checks": ["exercises.check_jsd(jsd)"]}}, "metadata.regan.checks is a list"),
+    ("notebook", {"regan": {"checks": {"jsd": 3}}}, "metadata.regan.checks['jsd'] is an int"),
+    ("cell", {"regan": "check"}, "cell 0's metadata.regan is a str"),
+    ("cell", {"regan": {"role": "check"}}, "cell 0's metadata.regan has role 'check' but no exercise"),
+])
+def test_damaged_grading_metadata_is_reported_for_that_notebook_and_grading_goes_on(tmp_path, capsys, where,
+                                                                                      damage, words):
+    import nbformat
+
+    broken = notebook(tmp_path / "a.ipynb", "x = 1")
+    nb = nbformat.read(broken, as_version=4)
+    (nb.metadata if where == "notebook" else nb.cells[0].metadata).update(damage)
+    nbformat.write(nb, broken)
+    other, out = notebook(tmp_path / "b.ipynb", "print('hello')"), tmp_path / "report.json"
+    assert book.main(["grade", str(broken), str(other), "--json", str(out)]) == 0
+    reports = json.loads(out.read_text())
+    assert [r["notebook"] for r in reports] == [str(broken), str(other)]
+    assert len(reports[0]["errors"]) == 1 and words in reports[0]["errors"][0], reports[0]["errors"]
+    assert "student edition" in reports[0]["errors"][0] and not reports[1]["errors"]
+    assert words in capsys.readouterr().out
