@@ -302,6 +302,38 @@ def _code_digest(code, h=None):
     return h.hexdigest()
 
 
+def _plain(value):
+    """A value a checkpoint records as it is: a number, a string, a bool, or a tuple of them."""
+    return isinstance(value, (bool, str, numbers.Real)) or (isinstance(value, tuple) and all(map(_plain, value)))
+
+
+def _names(code):
+    """The global names a function's code (nested functions' code included) refers to."""
+    return {*code.co_names, *(n for c in code.co_consts if isinstance(c, types.CodeType) for n in _names(c))}
+
+
+def _function_identity(fn, identity):
+    """A function by its module, name and code, and what its code reads besides its arguments: its
+    defaults and the plain values (see :func:`_plain`) of the module globals it names. Globals that
+    are objects (modules, functions, tensors) are not followed: changing one goes unnoticed."""
+    text = f"{fn.__module__}.{fn.__qualname__}:{_code_digest(fn.__code__)[:12]}"
+    found = {name: fn.__globals__[name] for name in sorted(_names(fn.__code__))
+             if name in fn.__globals__ and _plain(fn.__globals__[name])}
+    extra = [f"defaults={identity(list(fn.__defaults__))}" if fn.__defaults__ else "",
+             f"kwdefaults={identity(fn.__kwdefaults__)}" if fn.__kwdefaults__ else "",
+             f"globals={identity(found)}" if found else ""]
+    return text + (f"({', '.join(e for e in extra if e)})" if any(extra) else "")
+
+
+def _module_identity(net):
+    """A network by its class, its ``repr`` (LeakyReLU's slope, Dropout's p: what shapes do not show),
+    the plain attributes of each of its modules (but ``training``), and its parameter shapes."""
+    attributes = {f"{name}.{k}" if name else k: v for name, m in net.named_modules() for k, v in vars(m).items()
+                  if k != "training" and _plain(v)}
+    return {"class": _identity(type(net)), "repr": repr(net), "attributes": repr(attributes),
+            "shapes": repr([tuple(p.shape) for p in net.state_dict().values()])}
+
+
 def _identity(obj, depth=0):
     """What identifies a setting in the checkpoint's record, as text: a number by its value (numpy and
     0-d tensors too), a function by its module, name and code, a ``functools.partial`` by its function
@@ -328,11 +360,11 @@ def _identity(obj, depth=0):
     if isinstance(obj, types.FunctionType):
         if obj.__name__ == "<lambda>" or obj.__closure__ or "<locals>" in obj.__qualname__:
             raise _Unidentified("a lambda" if obj.__name__ == "<lambda>" else f"a closure ({obj.__qualname__})")
-        return f"{obj.__module__}.{obj.__qualname__}:{_code_digest(obj.__code__)[:12]}"
+        return _function_identity(obj, identity)
     if isinstance(obj, (type, types.BuiltinFunctionType)) or (callable(obj) and hasattr(obj, "__qualname__")):
         return f"{getattr(obj, '__module__', None)}.{obj.__qualname__}"
     if isinstance(obj, nn.Module):
-        return f"{identity(type(obj))}{[tuple(v.shape) for v in obj.state_dict().values()]}"
+        return "; ".join(f"{k}: {v}" for k, v in _module_identity(obj).items())
     if hasattr(obj, "__dict__"):
         return f"{identity(type(obj))}{identity(vars(obj))}"
     raise _Unidentified(f"a {type(obj).__name__} object")
@@ -340,16 +372,14 @@ def _identity(obj, depth=0):
 
 def _settings(generator, discriminator, g_opt, d_opt, modules=None, **options):
     """What must be the same for a checkpoint to continue this run: optimiser settings, network
-    classes and parameter shapes, and the loop's options (see :func:`_identity`); a setting that
+    classes, reprs, plain attributes and parameter shapes, and the loop's options (see :func:`_identity`);
+    with a checkpoint, also a digest of the data and labels (added by :func:`train`); a setting that
     cannot be identified is recorded as None under ``"unidentified"``, with why."""
     def optimiser(opt):
         groups = [{k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in g.items()
                    if k != "params" and isinstance(v, (int, float, tuple, bool, str, torch.Tensor))}
                   for g in opt.param_groups]
         return {"class": type(opt).__name__, "groups": repr(groups)}
-
-    def network(net):
-        return {"class": _identity(type(net)), "shapes": repr([tuple(p.shape) for p in net.state_dict().values()])}
 
     found, unidentified = {}, {}
     for k, v in options.items():
@@ -358,9 +388,9 @@ def _settings(generator, discriminator, g_opt, d_opt, modules=None, **options):
                 v if isinstance(v, (int, float, str, type(None))) else _identity(v)
         except _Unidentified as why:
             found[k], unidentified[k] = None, str(why)
-    return {"generator": network(generator), "discriminator": network(discriminator),
+    return {"generator": _module_identity(generator), "discriminator": _module_identity(discriminator),
             "g_opt": optimiser(g_opt), "d_opt": optimiser(d_opt),
-            "networks": {name: network(m) for name, m in (modules or {}).items()},
+            "networks": {name: _module_identity(m) for name, m in (modules or {}).items()},
             **found, "unidentified": unidentified}
 
 
@@ -529,6 +559,11 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     whose budget it had spent returns the history without training or rewriting the file. It refuses
     a file written with other settings, and refuses settings it cannot identify (a lambda or a
     closure: use a named function, ``functools.partial``, or an object such as :class:`AnnealedGamma`).
+    Settings are told apart by what identifies them: a function by its code, its defaults and the
+    plain values (numbers, strings, bools, tuples of them) of the module globals it names; a network
+    or a module-valued setting by its ``repr``, its modules' plain attributes and its shapes; the data
+    and labels by a SHA-256 digest. Not followed: globals that are objects (a function the penalty
+    calls, a tensor), so changing one of them is not noticed.
     Returns a :class:`History`.
     """
     steps, batch_size, d_steps, snapshot_every, checkpoint_every = _check_options(
@@ -560,6 +595,7 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
                          classifier=classifier, penalty=penalty, regularizer=regularizer, gamma=gamma, clip=clip,
                          info_loss=info_loss, seed=seed, max_seconds=max_seconds)
     if checkpoint:
+        settings["data"] = _digest([data, labels])  # the same shape is not the same data
         _refuse_unidentified(settings)
         _check_restorable(g_opt, d_opt, [generator, discriminator, *kept.values()])
         _check_writable(checkpoint)

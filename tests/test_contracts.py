@@ -592,3 +592,65 @@ def test_mutual_information_loss_takes_one_code_vector_per_sample():
         assert got.item() == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match=r"shape \(N, K\).*got \(2, 2\) and \(2, 3\)"):
         losses.mutual_information_loss(logits, torch.zeros(2, 2), category, torch.zeros(2, 3))
+
+
+# What a checkpoint records of the settings it cannot see by name (the third outside review)
+LAM = 10.0
+
+
+def global_penalty(discriminator, x_real, x_fake):
+    return LAM * losses.gradient_penalty(discriminator, x_real, x_fake) / 10
+
+
+def default_penalty(discriminator, x_real, x_fake, lam=10.0, *, scale=1.0):
+    return scale * losses.gradient_penalty(discriminator, x_real, x_fake, lam=lam)
+
+
+class ModulePenalty(nn.Module):
+    def __init__(self, lam):
+        super().__init__()
+        self.lam = lam
+
+    def forward(self, discriminator, x_real, x_fake):
+        return losses.gradient_penalty(discriminator, x_real, x_fake, lam=self.lam)
+
+
+def resume_gan(ck, change, options, **kw):
+    """A run interrupted at its 4th snapshot, then resumed after ``change(g, d, options)``."""
+    g, d, g_opt, d_opt = small_gan(**kw)
+    with pytest.raises(KeyboardInterrupt):
+        train(g, d, DATA, steps=8, batch_size=32, g_opt=g_opt, d_opt=d_opt, progress=False, seed=3, checkpoint=ck,
+              checkpoint_every=2, snapshot=interrupt_after(4), snapshot_every=1, **options)
+    g, d, g_opt, d_opt = small_gan(**kw)
+    data = change(g, d, options)
+    data = DATA if data is None else data
+    return train(g, d, data, steps=8, batch_size=32, g_opt=g_opt, d_opt=d_opt, progress=False, seed=3,
+                 checkpoint=ck, **options)
+
+
+@pytest.mark.parametrize("options, change, words", [
+    (dict(penalty=global_penalty), lambda g, d, o: globals().update(LAM=0.0), r"'LAM': 10\.0.*'LAM': 0\.0"),
+    (dict(penalty=default_penalty), lambda g, d, o: setattr(default_penalty, "__defaults__", (1.0,)),
+     r"defaults=\[10\.0\].*defaults=\[1\.0\]"),
+    (dict(penalty=default_penalty), lambda g, d, o: setattr(default_penalty, "__kwdefaults__", {"scale": 0.0}),
+     r"'scale': 1\.0.*'scale': 0\.0"),
+    (dict(penalty=ModulePenalty(10.0)), lambda g, d, o: setattr(o["penalty"], "lam", 1.0),
+     r"'lam': 10\.0.*'lam': 1\.0"),
+    ({}, lambda g, d, o: setattr(d.net[1], "negative_slope", 0.01), r"negative_slope=0\.2.*negative_slope=0\.01"),
+    ({}, lambda g, d, o: setattr(d.net[2], "p", 0.1), r"discriminator: .*p=0\.5.*p=0\.1"),
+    ({}, lambda g, d, o: setattr(d, "temperature", 2.0), r"discriminator: .*'temperature': 2\.0"),
+    ({}, lambda g, d, o: DATA + 1, "data: "),
+], ids=["global", "defaults", "kwdefaults", "module attribute", "slope", "dropout", "attribute", "data"])
+def test_resume_refuses_settings_changed_behind_the_same_name(options, change, words, tmp_path, monkeypatch):
+    monkeypatch.setattr(default_penalty, "__defaults__", default_penalty.__defaults__)
+    monkeypatch.setattr(default_penalty, "__kwdefaults__", dict(default_penalty.__kwdefaults__))
+    monkeypatch.setitem(globals(), "LAM", LAM)
+    if "penalty" in options and isinstance(options["penalty"], nn.Module):
+        options = dict(penalty=ModulePenalty(10.0))
+    with pytest.raises(ValueError, match=f"written by a run with other settings .*{words}"):
+        resume_gan(tmp_path / "run.pt", change, dict(options))
+
+
+def test_resume_with_unchanged_hidden_settings_continues(tmp_path):
+    steps = resume_gan(tmp_path / "run.pt", lambda g, d, o: None, dict(penalty=ModulePenalty(10.0))).step
+    assert steps == list(range(1, 9))
