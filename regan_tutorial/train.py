@@ -504,6 +504,30 @@ def _undone_on_divergence(nets):
         raise
 
 
+@contextlib.contextmanager
+def _finite_gradients(optimisers, owners, where):
+    """Before each ``opt.step()``, refuse gradients that are not finite: a finite loss can still have
+    nan gradients (a norm or sqrt at 0 without an epsilon), which the update would write into the
+    weights and the optimiser's moments. ``owners`` maps a parameter's id to its network's name;
+    ``where["step"]`` is the step being taken. One check (and one sync) per update."""
+    def check(opt, args, kwargs):
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+            bad = next(p for group in opt.param_groups for p in group["params"]
+                       if p.grad is not None and not torch.isfinite(p.grad).all())
+            raise FloatingPointError(
+                f"training diverged at step {where['step']}: the gradients of the {owners.get(id(bad), 'other')}'s "
+                "parameters are not finite (nan or inf), although its loss and terms are; the weights were not "
+                "updated. A norm or a sqrt at 0 has an infinite derivative: add an epsilon inside it (e.g. "
+                "torch.sqrt(x + 1e-12)); or lower the learning rates, and start again.")
+    handles = [opt.register_step_pre_hook(check) for opt in _unique(optimisers)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _finished(history, steps, max_seconds):
     """Whether a run resumed from its checkpoint has already spent its step or time budget."""
     return bool(history.step) and ((steps is not None and history.step[-1] >= steps) or
@@ -642,22 +666,28 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
             take_snapshot(0)
         elapsed, tic = (history.seconds[-1] if history.seconds else 0.0), time.perf_counter()
         bar = _ProgressBar(steps, max_seconds, step, elapsed, progress)
-        while steps is None or step < steps:
-            step += 1
-            for _ in range(d_steps):
-                with _undone_on_divergence(nets), _frozen(d_frozen):
-                    _, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step, **d_kw)
-            with _undone_on_divergence(nets):
-                _, g_values = generator_step(generator, discriminator, g_opt, *batch()[1:], step=step, **g_kw)
-            history.record(step, elapsed + time.perf_counter() - tic, d_values, g_values)
-            done = step == steps or (max_seconds is not None and history.seconds[-1] >= max_seconds)
-            bar.show(step, history.seconds[-1], d_values["loss"], g_values["loss"], done)
-            if snapshot and snapshot_every and (step % snapshot_every == 0 or done):
-                take_snapshot(step)
-            if checkpoint and (done or (checkpoint_every and step % checkpoint_every == 0)):
-                save_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, step, settings, kept)
-            if done:
-                break
+        owners = {id(p): name for name, net in reversed([("generator", generator), ("discriminator", discriminator),
+                                                          ("classifier", classifier), *kept.items()])
+                  if net is not None for p in net.parameters()}
+        where = {"step": step}
+        with _finite_gradients([d_opt, g_opt], owners, where):
+            while steps is None or step < steps:
+                step += 1
+                where["step"] = step
+                for _ in range(d_steps):
+                    with _undone_on_divergence(nets), _frozen(d_frozen):
+                        _, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step, **d_kw)
+                with _undone_on_divergence(nets):
+                    _, g_values = generator_step(generator, discriminator, g_opt, *batch()[1:], step=step, **g_kw)
+                history.record(step, elapsed + time.perf_counter() - tic, d_values, g_values)
+                done = step == steps or (max_seconds is not None and history.seconds[-1] >= max_seconds)
+                bar.show(step, history.seconds[-1], d_values["loss"], g_values["loss"], done)
+                if snapshot and snapshot_every and (step % snapshot_every == 0 or done):
+                    take_snapshot(step)
+                if checkpoint and (done or (checkpoint_every and step % checkpoint_every == 0)):
+                    save_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, step, settings, kept)
+                if done:
+                    break
         bar.close(history)
     return history
 

@@ -654,3 +654,47 @@ def test_resume_refuses_settings_changed_behind_the_same_name(options, change, w
 def test_resume_with_unchanged_hidden_settings_continues(tmp_path):
     steps = resume_gan(tmp_path / "run.pt", lambda g, d, o: None, dict(penalty=ModulePenalty(10.0))).step
     assert steps == list(range(1, 9))
+
+
+def sqrt_from(step, of):
+    """A term whose value is finite (0) and, from its ``step``-th call, whose gradient is nan:
+    d sqrt(u) / du is inf at u = 0 and du / d(logits) is 0 there, as for a norm without an epsilon."""
+    calls = []
+
+    def term(*args):
+        calls.append(1)
+        logits = of(*args)
+        return torch.sqrt((logits * 0) ** 2).mean() if len(calls) >= step else 0 * logits.mean()
+    return term
+
+
+@pytest.mark.parametrize("options,player", [
+    (dict(penalty=sqrt_from(3, lambda d, x_real, x_fake: d(x_real))), "discriminator"),
+    (dict(g_loss=sqrt_from(3, lambda d_fake: d_fake)), "generator"),
+], ids=["penalty", "g_loss"])
+def test_nan_gradients_of_a_finite_loss_never_reach_the_weights_nor_the_optimiser(options, player):
+    g, d, g_opt, d_opt = small_gan()
+    after = []
+
+    def snapshot(g, d):
+        after.append([copy.deepcopy(x.state_dict()) for x in (g, d, g_opt, d_opt)])
+        return 0
+    with pytest.raises(FloatingPointError, match=f"diverged at step 3: the gradients of the {player}'s parameters "
+                                                 "are not finite .*the weights were not updated"):
+        train(g, d, DATA, steps=10, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, snapshot=snapshot,
+              snapshot_every=1, **options)
+    assert all(torch.isfinite(p).all() for p in [*g.parameters(), *d.parameters()])
+    before = after[-1]  # as after step 2: weights and Adam's moments and step counts
+    if player == "generator":  # the discriminator's step 3 came first, and stands
+        before[1], before[3] = d.state_dict(), d_opt.state_dict()
+    assert same(before, [x.state_dict() for x in (g, d, g_opt, d_opt)])
+
+
+def same(a, b):
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(same, a, b))
+    return a == b
