@@ -177,6 +177,14 @@ def _count(name, value, minimum=1):
     return int(value)
 
 
+def _seed(seed):
+    """``seed`` as an int (a numpy integer too); ``seed + 1`` seeds torch's global stream, so both must fit a long."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -2**63 <= seed <= 2**63 - 2:
+        raise ValueError(f"seed={seed!r} ({type(seed).__name__}): pass a whole number from -2**63 to 2**63 - 2, "
+                         "e.g. seed=0")
+    return int(seed)
+
+
 def _is_number(value):
     """A real number, a numpy scalar or a 0-d tensor (not a bool)."""
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)) or \
@@ -594,6 +602,7 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
         data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma, clip, max_seconds,
         snapshot, snapshot_every, checkpoint, checkpoint_every)
     _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, prior)
+    seed = _seed(seed)
     labels = None if labels is None else labels.long()  # cross-entropy's targets; no copy if already long
 
     def weight(t):

@@ -698,3 +698,18 @@ def same(a, b):
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(map(same, a, b))
     return a == b
+
+
+@pytest.mark.parametrize("seed", [None, 1.5, 2**70, -2**64, True, "3"], ids=["None", "float", "2**70", "-2**64", "bool", "str"])
+def test_a_seed_that_is_not_a_whole_number_in_range_is_refused_naming_it(seed):
+    g, d, g_opt, d_opt = small_gan()
+    with pytest.raises(ValueError, match=rf"seed={seed!r} \({type(seed).__name__}\): pass a whole number from -2\*\*63 to 2\*\*63 - 2, e\.g\. seed=0"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, seed=seed)
+
+
+def test_a_numpy_integer_seed_repeats_the_int_seeds_run():
+    g, d, g_opt, d_opt = small_gan()
+    a = train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, seed=np.int64(5))
+    g, d, g_opt, d_opt = small_gan()
+    b = train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, seed=5)
+    assert a.d_loss == b.d_loss and a.g_loss == b.g_loss
