@@ -111,9 +111,21 @@ class InfoGANCode:
         return z[:, :self.noise_dim], z[:, self.noise_dim:k].argmax(1), z[:, k:]
 
 
+ARGUMENTS = {"penalty": "penalty=", "regularizer": "regularizer=", "info": "info_loss=", "label": "classifier="}
+
+
+def _described(value):
+    return f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
+
+
 def _sum_finite(step, player, losses):
-    """The sum of a player's loss and terms, after checking each is finite (before any weight moves)."""
+    """The sum of a player's loss and terms, after checking each is one finite number in a tensor
+    (before any weight moves)."""
     for name, value in losses.items():
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            what = ARGUMENTS.get(name, f"{player[0]}_loss=" if name == "loss" else f"the term {name!r}")
+            raise ValueError(f"the {player}'s {what} returned {_described(value)}; it must return a scalar tensor "
+                             "(the mean over the batch), e.g. end it with .mean()")
         if not torch.isfinite(value).all():
             raise FloatingPointError(
                 f"training diverged at step {step}: the {player}'s {name} is {value.item()}; "
@@ -607,7 +619,10 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
 
     def weight(t):
         value = gamma(t) if callable(gamma) else gamma
-        if not 0 <= value < math.inf:
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            raise ValueError(f"gamma({t}) is {_described(value)}: the regularizer's weight must be a number >= 0 "
+                             "at every step")
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, torch.Tensor)) or not 0 <= value < math.inf:
             raise ValueError(f"gamma({t}) is {value!r}: the regularizer's weight must be a number >= 0 at every step")
         return value
 

@@ -713,3 +713,49 @@ def test_a_numpy_integer_seed_repeats_the_int_seeds_run():
     g, d, g_opt, d_opt = small_gan()
     b = train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, seed=5)
     assert a.d_loss == b.d_loss and a.g_loss == b.g_loss
+
+
+def per_sample_penalty(discriminator, x_real, x_fake):
+    return discriminator(x_real) ** 2  # forgot the .mean()
+
+
+def float_penalty(discriminator, x_real, x_fake):
+    return 0.0
+
+
+def per_sample_regularizer(d_real, x_real, d_fake, x_fake):
+    return d_real ** 2
+
+
+def per_sample_d_loss(d_real, d_fake):
+    return nn.functional.softplus(-d_real) + nn.functional.softplus(d_fake)
+
+
+@pytest.mark.parametrize("options,words", [
+    (dict(penalty=float_penalty), "penalty= returned a float"),
+    (dict(penalty=per_sample_penalty), r"penalty= returned a tensor of shape \(8,\)"),
+    (dict(regularizer=per_sample_regularizer, gamma=1.0), r"regularizer= returned a tensor of shape \(8,\)"),
+    (dict(d_loss=per_sample_d_loss), r"d_loss= returned a tensor of shape \(8,\)"),
+], ids=["float penalty", "per-sample penalty", "per-sample regularizer", "per-sample d_loss"])
+def test_a_term_that_is_not_a_scalar_tensor_is_refused_naming_it(options, words):
+    g, d, g_opt, d_opt = small_gan()
+    with pytest.raises(ValueError, match=f"the discriminator's {words}; it must return a scalar tensor "
+                                         r"\(the mean over the batch\)"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, **options)
+
+
+def none_schedule(t):
+    return None
+
+
+def vector_schedule(t):
+    return torch.ones(3)
+
+
+@pytest.mark.parametrize("gamma,words", [(none_schedule, "None"), (vector_schedule, r"a tensor of shape \(3,\)")],
+                         ids=["None", "vector"])
+def test_a_gamma_schedule_that_returns_no_number_is_refused_naming_it(gamma, words):
+    g, d, g_opt, d_opt = small_gan()
+    with pytest.raises(ValueError, match=f"gamma\\(0\\) is {words}: the regularizer's weight must be a number >= 0"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False,
+              regularizer=losses.js_regularizer, gamma=gamma)
