@@ -277,7 +277,14 @@ def _held(opt):
 def _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, prior):
     """Refuse swapped optimisers, networks whose trainable parameters their optimiser does not hold
     (they would never move), a network on another device or in another dtype than the data, and a
-    generator whose noise size the loop cannot read."""
+    generator whose noise size the loop cannot read, and a parameter that both G and D hold."""
+    g_names = {id(p): n for n, p in generator.named_parameters()}
+    shared = [(n, g_names[id(p)]) for n, p in discriminator.named_parameters() if id(p) in g_names]
+    if shared:
+        raise ValueError(f"the discriminator's {shared[0][0]} is also the generator's {shared[0][1]}"
+                         f"{f' (and {len(shared) - 1} more shared parameters)' if len(shared) > 1 else ''}: a "
+                         "parameter of both would be frozen in both steps (each player's step freezes the other's) "
+                         "and never train; give each network its own layers (copy.deepcopy the shared one)")
     players = [("generator", generator, g_opt, "g_opt"), ("discriminator", discriminator, d_opt, "d_opt")]
     if classifier is not None:
         players.append(("classifier", classifier, d_opt, "d_opt"))

@@ -759,3 +759,11 @@ def test_a_gamma_schedule_that_returns_no_number_is_refused_naming_it(gamma, wor
     with pytest.raises(ValueError, match=f"gamma\\(0\\) is {words}: the regularizer's weight must be a number >= 0"):
         train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False,
               regularizer=losses.js_regularizer, gamma=gamma)
+
+
+def test_a_layer_shared_by_the_generator_and_the_discriminator_is_refused():
+    g, d, g_opt, d_opt = small_gan()
+    d.shared = g.net[0]  # e.g. an embedding meant for both
+    d_opt = torch.optim.Adam([p for n, p in d.named_parameters() if not n.startswith("shared")], 1e-3)
+    with pytest.raises(ValueError, match=r"shared\.0\.weight is also the generator's net\.0\.0\.weight.*frozen in both steps"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
