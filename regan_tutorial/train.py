@@ -315,6 +315,25 @@ def _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, pr
                          "pass prior= a function (n, torch_generator) -> z")
 
 
+def _check_sample_shape(generator, data, labels, prior):
+    """Refuse a generator whose samples do not have the data's shape: by its ``out_shape`` when it has
+    one, else by one forward pass of 2 samples without gradients, with torch's random state and the
+    generator's buffers (batch-norm statistics) put back, so the run is the same as without it."""
+    want, got = tuple(data.shape[1:]), getattr(generator, "out_shape", None)
+    if got is None or not _plain(tuple(got)):
+        buffers = list(generator.buffers())
+        saved = [b.clone() for b in buffers]
+        devices = [data.device.index or 0] if data.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            z = sample_z(2, getattr(generator, "z_dim", None), prior, torch.Generator().manual_seed(0), data.device)
+            got = _d(generator, z.to(data.dtype), None if labels is None else labels[:2].long()).shape[1:]
+            for b, s in zip(buffers, saved):
+                b.copy_(s)
+    if tuple(got) != want:
+        raise ValueError(f"the generator's samples have shape {tuple(got)} and the data's {want}: the discriminator "
+                         "compares the two, so build the generator for samples of the data's shape")
+
+
 class _Unidentified(Exception):
     """A setting that a checkpoint could not tell apart from another one of the same name."""
 
@@ -622,6 +641,7 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
         snapshot, snapshot_every, checkpoint, checkpoint_every)
     _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, prior)
     seed = _seed(seed)
+    _check_sample_shape(generator, data, labels, prior)
     labels = None if labels is None else labels.long()  # cross-entropy's targets; no copy if already long
 
     def weight(t):

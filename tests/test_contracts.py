@@ -767,3 +767,23 @@ def test_a_layer_shared_by_the_generator_and_the_discriminator_is_refused():
     d_opt = torch.optim.Adam([p for n, p in d.named_parameters() if not n.startswith("shared")], 1e-3)
     with pytest.raises(ValueError, match=r"shared\.0\.weight is also the generator's net\.0\.0\.weight.*frozen in both steps"):
         train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
+
+
+class FlatGenerator(nn.Module):
+    """A generator whose samples have 3 coordinates, for 2D data."""
+
+    def __init__(self):
+        super().__init__()
+        self.z_dim, self.net = 4, nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.Linear(16, 3))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+@pytest.mark.parametrize("make", [FlatGenerator, lambda: MLPGenerator(4, (16,), (3,), output="none")],
+                         ids=["forward", "out_shape"])
+def test_a_generator_whose_samples_do_not_have_the_datas_shape_is_refused_before_training(make):
+    _, d, _, d_opt = small_gan()
+    g = make()
+    with pytest.raises(ValueError, match=r"the generator's samples have shape \(3,\) and the data's \(2,\)"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=torch.optim.Adam(g.parameters()), d_opt=d_opt, progress=False)
