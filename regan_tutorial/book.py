@@ -57,6 +57,9 @@ def check_target(source, target, force=False):
     if target == source or (source.is_dir() and source in target.parents):
         raise UsageError(f"the target {target} is the source or lies inside it: the copies would overwrite "
                          "or mix with the originals; name a folder outside it")
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"the target {target} is a file, not a folder: the command writes its copies into a "
+                         "folder; name a new or empty one")
     if target.is_dir() and any(target.iterdir()) and not force:
         raise UsageError(f"the target {target} is not empty; name an empty or new folder, or pass --force")
 

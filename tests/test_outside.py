@@ -330,3 +330,13 @@ def test_damaged_grading_metadata_is_reported_for_that_notebook_and_grading_goes
     assert len(reports[0]["errors"]) == 1 and words in reports[0]["errors"][0], reports[0]["errors"]
     assert "student edition" in reports[0]["errors"][0] and not reports[1]["errors"]
     assert words in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["student", "strip-solutions"])
+def test_a_target_that_is_an_existing_file_is_named_in_one_line(chapters, tmp_path, command, capsys):
+    target = tmp_path / "handout.txt"
+    target.write_text("mine")
+    with pytest.raises(SystemExit) as exit_:
+        book.main([command, str(chapters), str(target), "--force"])
+    assert exit_.value.code == 2 and f"the target {target} is a file, not a folder" in capsys.readouterr().err
+    assert target.read_text() == "mine"
