@@ -69,9 +69,14 @@ def check_writes(pairs):
     whatever ``--force`` says: ``--force`` writes into a folder with files in it, it never
     replaces what the command reads."""
     read = {Path(source).resolve(): Path(source) for source, _ in pairs}
+    inodes = {(st.st_dev, st.st_ino): Path(source) for source, _ in pairs for st in [os.stat(source)]}
     for _, target in pairs:
-        if Path(target).resolve() in read:
-            raise UsageError(f"the target {target} is the source {read[Path(target).resolve()]}: writing it would "
+        found = read.get(Path(target).resolve())
+        if found is None and Path(target).exists():  # a hard link is the same file under another name
+            st = os.stat(target)
+            found = inodes.get((st.st_dev, st.st_ino))
+        if found is not None:
+            raise UsageError(f"the target {target} is the source {found}: writing it would "
                              "replace the original; name another folder (or file)")
 
 

@@ -340,3 +340,16 @@ def test_a_target_that_is_an_existing_file_is_named_in_one_line(chapters, tmp_pa
         book.main([command, str(chapters), str(target), "--force"])
     assert exit_.value.code == 2 and f"the target {target} is a file, not a folder" in capsys.readouterr().err
     assert target.read_text() == "mine"
+
+
+def test_a_target_file_hard_linked_to_its_source_is_refused_like_the_source(chapters, tmp_path, capsys):
+    import os
+
+    out = tmp_path / "handout"
+    out.mkdir()
+    os.link(chapters / "01.ipynb", out / "01.ipynb")  # the same file under another name
+    before = (chapters / "01.ipynb").read_text()
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["strip-solutions", str(chapters), str(out), "--force"])
+    assert exit_.value.code == 2 and "is the source" in capsys.readouterr().err
+    assert (chapters / "01.ipynb").read_text() == before
