@@ -8,7 +8,8 @@ model (the goal is <= 1.25x). Run: ``python benchmarks/bench_overhead.py [--step
 Where the rest of the time goes (``python -m cProfile -s cumtime`` on a 2-core CPU):
 the forward and backward passes and Adam's update are almost all of a step for every
 model here; what ``train`` adds per step is its index and noise draw (the same as the
-bare loop's), two finiteness checks and two ``.item()`` calls per player (a copy of
+bare loop's), two finiteness checks of the losses and one of the gradients (before each
+optimiser step) and two ``.item()`` calls per player (a copy of
 one number each), the history's appends, and toggling ``requires_grad`` on D's
 parameters around the generator step. On the 2D toy GAN, whose step is a few
 milliseconds, these fixed costs are visible; on MNIST nets they are a few percent.

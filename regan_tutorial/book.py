@@ -10,7 +10,7 @@ for students: every ``{solution}`` block and every cell tagged ``solution``
 removed.
 
 ``python -m regan_tutorial.book student book/ handout/`` writes the student edition
-(stubs and checkers in place of solutions); ``grade NOTEBOOK... [--json FILE]``
+(stubs and checkers in place of solutions); ``grade NOTEBOOK... [--json FILE [--force]]``
 grades handed-in notebooks (see :mod:`regan_tutorial.grading`).
 
 ``python -m regan_tutorial.book colab book/ colab/`` writes the Colab editions:
@@ -57,6 +57,9 @@ def check_target(source, target, force=False):
     if target == source or (source.is_dir() and source in target.parents):
         raise UsageError(f"the target {target} is the source or lies inside it: the copies would overwrite "
                          "or mix with the originals; name a folder outside it")
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"the target {target} is a file, not a folder: the command writes its copies into a "
+                         "folder; name a new or empty one")
     if target.is_dir() and any(target.iterdir()) and not force:
         raise UsageError(f"the target {target} is not empty; name an empty or new folder, or pass --force")
 
@@ -66,9 +69,14 @@ def check_writes(pairs):
     whatever ``--force`` says: ``--force`` writes into a folder with files in it, it never
     replaces what the command reads."""
     read = {Path(source).resolve(): Path(source) for source, _ in pairs}
+    inodes = {(st.st_dev, st.st_ino): Path(source) for source, _ in pairs for st in [os.stat(source)]}
     for _, target in pairs:
-        if Path(target).resolve() in read:
-            raise UsageError(f"the target {target} is the source {read[Path(target).resolve()]}: writing it would "
+        found = read.get(Path(target).resolve())
+        if found is None and Path(target).exists():  # a hard link is the same file under another name
+            st = os.stat(target)
+            found = inodes.get((st.st_dev, st.st_ino))
+        if found is not None:
+            raise UsageError(f"the target {target} is the source {found}: writing it would "
                              "replace the original; name another folder (or file)")
 
 
@@ -229,6 +237,7 @@ def main(argv=None):
     grade.add_argument("paths", nargs="+")
     grade.add_argument("--json", help="also write the reports to this JSON file")
     grade.add_argument("--timeout", type=int, default=600, help="seconds per cell before a notebook is stopped")
+    grade.add_argument("--force", action="store_true", help="replace the --json file if it exists")
     args = parser.parse_args(argv)
     if args.command == "grade":
         return _grade(parser, args)
@@ -266,7 +275,7 @@ def _grade(parser, args):
         found = notebooks(args.paths)
         if args.json:  # checked before hours of grading, not after
             check_writes([(path, args.json) for path in found])
-            _check_report_path(Path(args.json))
+            _check_report_path(Path(args.json), args.force)
     except UsageError as err:
         parser.error(str(err))
     reports = []
@@ -278,10 +287,16 @@ def _grade(parser, args):
     return 0
 
 
-def _check_report_path(path):
-    """The report file can be written: its folder exists (or is made) and is writable."""
+def _check_report_path(path, force=False):
+    """The report file can be written: not a notebook, not an existing file (unless ``force``),
+    its folder exists (or is made) and is writable."""
     if path.is_dir():
         raise UsageError(f"--json {path} is a folder: name a file in it, e.g. {path / 'report.json'}")
+    if path.suffix == ".ipynb":  # `grade --json handin/*.ipynb` gives the first hand-in to --json
+        raise UsageError(f"--json {path} is a notebook: the report would replace it; name a .json file, "
+                         f"e.g. --json {path.with_suffix('.json')}, and put --json after the notebooks")
+    if path.exists() and not force:
+        raise UsageError(f"--json {path} exists: name a new file, or pass --force to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent):

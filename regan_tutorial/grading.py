@@ -11,7 +11,8 @@ course's checkers freshly imported. The calls come from the notebook's
 writes (else from the check cells, ``metadata.regan.role == "check"``), so a check
 cell that a student deleted or edited changes nothing. It is no sandbox: the
 student's code runs in the same kernel. A notebook that errors elsewhere or runs
-out of time is reported, and grading goes on; so is a file that is not a readable notebook.
+out of time is reported, and grading goes on; so is a file that is not a readable notebook, or
+whose grading metadata is damaged.
 """
 
 import os
@@ -58,13 +59,38 @@ def _outcome(cell):
 RELOAD = "import importlib\nimport regan_tutorial.exercises\nexercises = importlib.reload(regan_tutorial.exercises)\n"
 
 
+def _a(value):
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _regan(metadata, where):
+    """A ``metadata.regan`` entry as a dict; a damaged one raises ValueError naming ``where``."""
+    regan = metadata.get("regan", {})
+    if not isinstance(regan, dict):
+        raise ValueError(f"{where}metadata.regan is {_a(regan)}, not a mapping")
+    return regan
+
+
 def _checks(nb):
-    """Exercise label -> its checker call, as the student edition recorded them."""
-    recorded = nb.metadata.get("regan", {}).get("checks")
+    """Exercise label -> its checker call, as the student edition recorded them. Damaged metadata
+    (hand-edited, or written by another tool) raises ValueError saying which entry and how."""
+    recorded = _regan(nb.metadata, "").get("checks")
     if recorded:
+        if not isinstance(recorded, dict):
+            raise ValueError(f"metadata.regan.checks is {_a(recorded)}, not a mapping of exercise label to checker call")
+        for label, call in recorded.items():
+            if not isinstance(call, str):
+                raise ValueError(f"metadata.regan.checks[{label!r}] is {_a(call)}, not the checker call's text")
         return dict(recorded)
-    return {c.metadata["regan"]["exercise"]: c.source for c in nb.cells
-            if c.metadata.get("regan", {}).get("role") == "check"}
+    checks = {}
+    for i, c in enumerate(nb.cells):
+        regan = _regan(c.metadata, f"cell {i}'s ")
+        if regan.get("role") == "check":
+            if not isinstance(regan.get("exercise"), str):
+                raise ValueError(f"cell {i}'s metadata.regan has role 'check' but no exercise label (text)")
+            checks[regan["exercise"]] = c.source
+    return checks
 
 
 def grade(path, timeout=600):
@@ -82,8 +108,14 @@ def grade(path, timeout=600):
         report.errors.append(f"{path} is not a readable notebook ({type(err).__name__}: {reason}); "
                              "hand in the .ipynb file saved by Jupyter")
         return report
+    try:
+        checks = _checks(nb)
+    except ValueError as err:  # reported, and grading goes on with the next notebook
+        report.errors.append(f"{path}: damaged grading metadata ({err}); hand in the student edition's notebook, "
+                             "with its metadata as the course wrote it")
+        return report
     graders = [nbformat.v4.new_code_cell(RELOAD + call, metadata={"regan": {"exercise": label, "role": "grader"}})
-               for label, call in _checks(nb).items()]
+               for label, call in checks.items()]
     nb.cells.extend(graders)
     env = {"REGAN_PROFILE": os.environ.get("REGAN_PROFILE", "smoke"), "TQDM_DISABLE": "1"}
     saved = {k: os.environ.get(k) for k in env}
@@ -98,7 +130,7 @@ def grade(path, timeout=600):
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     for cell in nb.cells:
-        regan = cell.metadata.get("regan", {})
+        regan = cell.metadata.get("regan", {}) if isinstance(cell.metadata.get("regan", {}), dict) else {}
         if regan.get("role") == "grader":
             status, message = _outcome(cell)
             report.exercises[regan["exercise"]] = {"status": status, "message": message}

@@ -111,9 +111,21 @@ class InfoGANCode:
         return z[:, :self.noise_dim], z[:, self.noise_dim:k].argmax(1), z[:, k:]
 
 
+ARGUMENTS = {"penalty": "penalty=", "regularizer": "regularizer=", "info": "info_loss=", "label": "classifier="}
+
+
+def _described(value):
+    return f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
+
+
 def _sum_finite(step, player, losses):
-    """The sum of a player's loss and terms, after checking each is finite (before any weight moves)."""
+    """The sum of a player's loss and terms, after checking each is one finite number in a tensor
+    (before any weight moves)."""
     for name, value in losses.items():
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            what = ARGUMENTS.get(name, f"{player[0]}_loss=" if name == "loss" else f"the term {name!r}")
+            raise ValueError(f"the {player}'s {what} returned {_described(value)}; it must return a scalar tensor "
+                             "(the mean over the batch), e.g. end it with .mean()")
         if not torch.isfinite(value).all():
             raise FloatingPointError(
                 f"training diverged at step {step}: the {player}'s {name} is {value.item()}; "
@@ -175,6 +187,14 @@ def _count(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _seed(seed):
+    """``seed`` as an int (a numpy integer too); ``seed + 1`` seeds torch's global stream, so both must fit a long."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -2**63 <= seed <= 2**63 - 2:
+        raise ValueError(f"seed={seed!r} ({type(seed).__name__}): pass a whole number from -2**63 to 2**63 - 2, "
+                         "e.g. seed=0")
+    return int(seed)
 
 
 def _is_number(value):
@@ -257,7 +277,14 @@ def _held(opt):
 def _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, prior):
     """Refuse swapped optimisers, networks whose trainable parameters their optimiser does not hold
     (they would never move), a network on another device or in another dtype than the data, and a
-    generator whose noise size the loop cannot read."""
+    generator whose noise size the loop cannot read, and a parameter that both G and D hold."""
+    g_names = {id(p): n for n, p in generator.named_parameters()}
+    shared = [(n, g_names[id(p)]) for n, p in discriminator.named_parameters() if id(p) in g_names]
+    if shared:
+        raise ValueError(f"the discriminator's {shared[0][0]} is also the generator's {shared[0][1]}"
+                         f"{f' (and {len(shared) - 1} more shared parameters)' if len(shared) > 1 else ''}: a "
+                         "parameter of both would be frozen in both steps (each player's step freezes the other's) "
+                         "and never train; give each network its own layers (copy.deepcopy the shared one)")
     players = [("generator", generator, g_opt, "g_opt"), ("discriminator", discriminator, d_opt, "d_opt")]
     if classifier is not None:
         players.append(("classifier", classifier, d_opt, "d_opt"))
@@ -288,6 +315,25 @@ def _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, pr
                          "pass prior= a function (n, torch_generator) -> z")
 
 
+def _check_sample_shape(generator, data, labels, prior):
+    """Refuse a generator whose samples do not have the data's shape: by its ``out_shape`` when it has
+    one, else by one forward pass of 2 samples without gradients, with torch's random state and the
+    generator's buffers (batch-norm statistics) put back, so the run is the same as without it."""
+    want, got = tuple(data.shape[1:]), getattr(generator, "out_shape", None)
+    if got is None or not _plain(tuple(got)):
+        buffers = list(generator.buffers())
+        saved = [b.clone() for b in buffers]
+        devices = [data.device.index or 0] if data.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            z = sample_z(2, getattr(generator, "z_dim", None), prior, torch.Generator().manual_seed(0), data.device)
+            got = _d(generator, z.to(data.dtype), None if labels is None else labels[:2].long()).shape[1:]
+            for b, s in zip(buffers, saved):
+                b.copy_(s)
+    if tuple(got) != want:
+        raise ValueError(f"the generator's samples have shape {tuple(got)} and the data's {want}: the discriminator "
+                         "compares the two, so build the generator for samples of the data's shape")
+
+
 class _Unidentified(Exception):
     """A setting that a checkpoint could not tell apart from another one of the same name."""
 
@@ -300,6 +346,38 @@ def _code_digest(code, h=None):
         _code_digest(const, h) if isinstance(const, types.CodeType) else h.update(repr(const).encode())
     h.update(repr(code.co_names).encode())
     return h.hexdigest()
+
+
+def _plain(value):
+    """A value a checkpoint records as it is: a number, a string, a bool, or a tuple of them."""
+    return isinstance(value, (bool, str, numbers.Real)) or (isinstance(value, tuple) and all(map(_plain, value)))
+
+
+def _names(code):
+    """The global names a function's code (nested functions' code included) refers to."""
+    return {*code.co_names, *(n for c in code.co_consts if isinstance(c, types.CodeType) for n in _names(c))}
+
+
+def _function_identity(fn, identity):
+    """A function by its module, name and code, and what its code reads besides its arguments: its
+    defaults and the plain values (see :func:`_plain`) of the module globals it names. Globals that
+    are objects (modules, functions, tensors) are not followed: changing one goes unnoticed."""
+    text = f"{fn.__module__}.{fn.__qualname__}:{_code_digest(fn.__code__)[:12]}"
+    found = {name: fn.__globals__[name] for name in sorted(_names(fn.__code__))
+             if name in fn.__globals__ and _plain(fn.__globals__[name])}
+    extra = [f"defaults={identity(list(fn.__defaults__))}" if fn.__defaults__ else "",
+             f"kwdefaults={identity(fn.__kwdefaults__)}" if fn.__kwdefaults__ else "",
+             f"globals={identity(found)}" if found else ""]
+    return text + (f"({', '.join(e for e in extra if e)})" if any(extra) else "")
+
+
+def _module_identity(net):
+    """A network by its class, its ``repr`` (LeakyReLU's slope, Dropout's p: what shapes do not show),
+    the plain attributes of each of its modules (but ``training``), and its parameter shapes."""
+    attributes = {f"{name}.{k}" if name else k: v for name, m in net.named_modules() for k, v in vars(m).items()
+                  if k != "training" and _plain(v)}
+    return {"class": _identity(type(net)), "repr": repr(net), "attributes": repr(attributes),
+            "shapes": repr([tuple(p.shape) for p in net.state_dict().values()])}
 
 
 def _identity(obj, depth=0):
@@ -328,11 +406,11 @@ def _identity(obj, depth=0):
     if isinstance(obj, types.FunctionType):
         if obj.__name__ == "<lambda>" or obj.__closure__ or "<locals>" in obj.__qualname__:
             raise _Unidentified("a lambda" if obj.__name__ == "<lambda>" else f"a closure ({obj.__qualname__})")
-        return f"{obj.__module__}.{obj.__qualname__}:{_code_digest(obj.__code__)[:12]}"
+        return _function_identity(obj, identity)
     if isinstance(obj, (type, types.BuiltinFunctionType)) or (callable(obj) and hasattr(obj, "__qualname__")):
         return f"{getattr(obj, '__module__', None)}.{obj.__qualname__}"
     if isinstance(obj, nn.Module):
-        return f"{identity(type(obj))}{[tuple(v.shape) for v in obj.state_dict().values()]}"
+        return "; ".join(f"{k}: {v}" for k, v in _module_identity(obj).items())
     if hasattr(obj, "__dict__"):
         return f"{identity(type(obj))}{identity(vars(obj))}"
     raise _Unidentified(f"a {type(obj).__name__} object")
@@ -340,16 +418,14 @@ def _identity(obj, depth=0):
 
 def _settings(generator, discriminator, g_opt, d_opt, modules=None, **options):
     """What must be the same for a checkpoint to continue this run: optimiser settings, network
-    classes and parameter shapes, and the loop's options (see :func:`_identity`); a setting that
+    classes, reprs, plain attributes and parameter shapes, and the loop's options (see :func:`_identity`);
+    with a checkpoint, also a digest of the data and labels (added by :func:`train`); a setting that
     cannot be identified is recorded as None under ``"unidentified"``, with why."""
     def optimiser(opt):
         groups = [{k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in g.items()
                    if k != "params" and isinstance(v, (int, float, tuple, bool, str, torch.Tensor))}
                   for g in opt.param_groups]
         return {"class": type(opt).__name__, "groups": repr(groups)}
-
-    def network(net):
-        return {"class": _identity(type(net)), "shapes": repr([tuple(p.shape) for p in net.state_dict().values()])}
 
     found, unidentified = {}, {}
     for k, v in options.items():
@@ -358,9 +434,9 @@ def _settings(generator, discriminator, g_opt, d_opt, modules=None, **options):
                 v if isinstance(v, (int, float, str, type(None))) else _identity(v)
         except _Unidentified as why:
             found[k], unidentified[k] = None, str(why)
-    return {"generator": network(generator), "discriminator": network(discriminator),
+    return {"generator": _module_identity(generator), "discriminator": _module_identity(discriminator),
             "g_opt": optimiser(g_opt), "d_opt": optimiser(d_opt),
-            "networks": {name: network(m) for name, m in (modules or {}).items()},
+            "networks": {name: _module_identity(m) for name, m in (modules or {}).items()},
             **found, "unidentified": unidentified}
 
 
@@ -474,6 +550,30 @@ def _undone_on_divergence(nets):
         raise
 
 
+@contextlib.contextmanager
+def _finite_gradients(optimisers, owners, where):
+    """Before each ``opt.step()``, refuse gradients that are not finite: a finite loss can still have
+    nan gradients (a norm or sqrt at 0 without an epsilon), which the update would write into the
+    weights and the optimiser's moments. ``owners`` maps a parameter's id to its network's name;
+    ``where["step"]`` is the step being taken. One check (and one sync) per update."""
+    def check(opt, args, kwargs):
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+            bad = next(p for group in opt.param_groups for p in group["params"]
+                       if p.grad is not None and not torch.isfinite(p.grad).all())
+            raise FloatingPointError(
+                f"training diverged at step {where['step']}: the gradients of the {owners.get(id(bad), 'other')}'s "
+                "parameters are not finite (nan or inf), although its loss and terms are; the weights were not "
+                "updated. A norm or a sqrt at 0 has an infinite derivative: add an epsilon inside it (e.g. "
+                "torch.sqrt(x + 1e-12)); or lower the learning rates, and start again.")
+    handles = [opt.register_step_pre_hook(check) for opt in _unique(optimisers)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _finished(history, steps, max_seconds):
     """Whether a run resumed from its checkpoint has already spent its step or time budget."""
     return bool(history.step) and ((steps is not None and history.step[-1] >= steps) or
@@ -529,17 +629,27 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     whose budget it had spent returns the history without training or rewriting the file. It refuses
     a file written with other settings, and refuses settings it cannot identify (a lambda or a
     closure: use a named function, ``functools.partial``, or an object such as :class:`AnnealedGamma`).
+    Settings are told apart by what identifies them: a function by its code, its defaults and the
+    plain values (numbers, strings, bools, tuples of them) of the module globals it names; a network
+    or a module-valued setting by its ``repr``, its modules' plain attributes and its shapes; the data
+    and labels by a SHA-256 digest. Not followed: globals that are objects (a function the penalty
+    calls, a tensor), so changing one of them is not noticed.
     Returns a :class:`History`.
     """
     steps, batch_size, d_steps, snapshot_every, checkpoint_every = _check_options(
         data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma, clip, max_seconds,
         snapshot, snapshot_every, checkpoint, checkpoint_every)
     _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, prior)
+    seed = _seed(seed)
+    _check_sample_shape(generator, data, labels, prior)
     labels = None if labels is None else labels.long()  # cross-entropy's targets; no copy if already long
 
     def weight(t):
         value = gamma(t) if callable(gamma) else gamma
-        if not 0 <= value < math.inf:
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            raise ValueError(f"gamma({t}) is {_described(value)}: the regularizer's weight must be a number >= 0 "
+                             "at every step")
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, torch.Tensor)) or not 0 <= value < math.inf:
             raise ValueError(f"gamma({t}) is {value!r}: the regularizer's weight must be a number >= 0 at every step")
         return value
 
@@ -560,6 +670,7 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
                          classifier=classifier, penalty=penalty, regularizer=regularizer, gamma=gamma, clip=clip,
                          info_loss=info_loss, seed=seed, max_seconds=max_seconds)
     if checkpoint:
+        settings["data"] = _digest([data, labels])  # the same shape is not the same data
         _refuse_unidentified(settings)
         _check_restorable(g_opt, d_opt, [generator, discriminator, *kept.values()])
         _check_writable(checkpoint)
@@ -606,22 +717,28 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
             take_snapshot(0)
         elapsed, tic = (history.seconds[-1] if history.seconds else 0.0), time.perf_counter()
         bar = _ProgressBar(steps, max_seconds, step, elapsed, progress)
-        while steps is None or step < steps:
-            step += 1
-            for _ in range(d_steps):
-                with _undone_on_divergence(nets), _frozen(d_frozen):
-                    _, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step, **d_kw)
-            with _undone_on_divergence(nets):
-                _, g_values = generator_step(generator, discriminator, g_opt, *batch()[1:], step=step, **g_kw)
-            history.record(step, elapsed + time.perf_counter() - tic, d_values, g_values)
-            done = step == steps or (max_seconds is not None and history.seconds[-1] >= max_seconds)
-            bar.show(step, history.seconds[-1], d_values["loss"], g_values["loss"], done)
-            if snapshot and snapshot_every and (step % snapshot_every == 0 or done):
-                take_snapshot(step)
-            if checkpoint and (done or (checkpoint_every and step % checkpoint_every == 0)):
-                save_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, step, settings, kept)
-            if done:
-                break
+        owners = {id(p): name for name, net in reversed([("generator", generator), ("discriminator", discriminator),
+                                                          ("classifier", classifier), *kept.items()])
+                  if net is not None for p in net.parameters()}
+        where = {"step": step}
+        with _finite_gradients([d_opt, g_opt], owners, where):
+            while steps is None or step < steps:
+                step += 1
+                where["step"] = step
+                for _ in range(d_steps):
+                    with _undone_on_divergence(nets), _frozen(d_frozen):
+                        _, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step, **d_kw)
+                with _undone_on_divergence(nets):
+                    _, g_values = generator_step(generator, discriminator, g_opt, *batch()[1:], step=step, **g_kw)
+                history.record(step, elapsed + time.perf_counter() - tic, d_values, g_values)
+                done = step == steps or (max_seconds is not None and history.seconds[-1] >= max_seconds)
+                bar.show(step, history.seconds[-1], d_values["loss"], g_values["loss"], done)
+                if snapshot and snapshot_every and (step % snapshot_every == 0 or done):
+                    take_snapshot(step)
+                if checkpoint and (done or (checkpoint_every and step % checkpoint_every == 0)):
+                    save_checkpoint(checkpoint, generator, discriminator, g_opt, d_opt, rng, history, step, settings, kept)
+                if done:
+                    break
         bar.close(history)
     return history
 

@@ -592,3 +592,198 @@ def test_mutual_information_loss_takes_one_code_vector_per_sample():
         assert got.item() == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match=r"shape \(N, K\).*got \(2, 2\) and \(2, 3\)"):
         losses.mutual_information_loss(logits, torch.zeros(2, 2), category, torch.zeros(2, 3))
+
+
+# What a checkpoint records of the settings it cannot see by name (the third outside review)
+LAM = 10.0
+
+
+def global_penalty(discriminator, x_real, x_fake):
+    return LAM * losses.gradient_penalty(discriminator, x_real, x_fake) / 10
+
+
+def default_penalty(discriminator, x_real, x_fake, lam=10.0, *, scale=1.0):
+    return scale * losses.gradient_penalty(discriminator, x_real, x_fake, lam=lam)
+
+
+class ModulePenalty(nn.Module):
+    def __init__(self, lam):
+        super().__init__()
+        self.lam = lam
+
+    def forward(self, discriminator, x_real, x_fake):
+        return losses.gradient_penalty(discriminator, x_real, x_fake, lam=self.lam)
+
+
+def resume_gan(ck, change, options, **kw):
+    """A run interrupted at its 4th snapshot, then resumed after ``change(g, d, options)``."""
+    g, d, g_opt, d_opt = small_gan(**kw)
+    with pytest.raises(KeyboardInterrupt):
+        train(g, d, DATA, steps=8, batch_size=32, g_opt=g_opt, d_opt=d_opt, progress=False, seed=3, checkpoint=ck,
+              checkpoint_every=2, snapshot=interrupt_after(4), snapshot_every=1, **options)
+    g, d, g_opt, d_opt = small_gan(**kw)
+    data = change(g, d, options)
+    data = DATA if data is None else data
+    return train(g, d, data, steps=8, batch_size=32, g_opt=g_opt, d_opt=d_opt, progress=False, seed=3,
+                 checkpoint=ck, **options)
+
+
+@pytest.mark.parametrize("options, change, words", [
+    (dict(penalty=global_penalty), lambda g, d, o: globals().update(LAM=0.0), r"'LAM': 10\.0.*'LAM': 0\.0"),
+    (dict(penalty=default_penalty), lambda g, d, o: setattr(default_penalty, "__defaults__", (1.0,)),
+     r"defaults=\[10\.0\].*defaults=\[1\.0\]"),
+    (dict(penalty=default_penalty), lambda g, d, o: setattr(default_penalty, "__kwdefaults__", {"scale": 0.0}),
+     r"'scale': 1\.0.*'scale': 0\.0"),
+    (dict(penalty=ModulePenalty(10.0)), lambda g, d, o: setattr(o["penalty"], "lam", 1.0),
+     r"'lam': 10\.0.*'lam': 1\.0"),
+    ({}, lambda g, d, o: setattr(d.net[1], "negative_slope", 0.01), r"negative_slope=0\.2.*negative_slope=0\.01"),
+    ({}, lambda g, d, o: setattr(d.net[2], "p", 0.1), r"discriminator: .*p=0\.5.*p=0\.1"),
+    ({}, lambda g, d, o: setattr(d, "temperature", 2.0), r"discriminator: .*'temperature': 2\.0"),
+    ({}, lambda g, d, o: DATA + 1, "data: "),
+], ids=["global", "defaults", "kwdefaults", "module attribute", "slope", "dropout", "attribute", "data"])
+def test_resume_refuses_settings_changed_behind_the_same_name(options, change, words, tmp_path, monkeypatch):
+    monkeypatch.setattr(default_penalty, "__defaults__", default_penalty.__defaults__)
+    monkeypatch.setattr(default_penalty, "__kwdefaults__", dict(default_penalty.__kwdefaults__))
+    monkeypatch.setitem(globals(), "LAM", LAM)
+    if "penalty" in options and isinstance(options["penalty"], nn.Module):
+        options = dict(penalty=ModulePenalty(10.0))
+    with pytest.raises(ValueError, match=f"written by a run with other settings .*{words}"):
+        resume_gan(tmp_path / "run.pt", change, dict(options))
+
+
+def test_resume_with_unchanged_hidden_settings_continues(tmp_path):
+    steps = resume_gan(tmp_path / "run.pt", lambda g, d, o: None, dict(penalty=ModulePenalty(10.0))).step
+    assert steps == list(range(1, 9))
+
+
+def sqrt_from(step, of):
+    """A term whose value is finite (0) and, from its ``step``-th call, whose gradient is nan:
+    d sqrt(u) / du is inf at u = 0 and du / d(logits) is 0 there, as for a norm without an epsilon."""
+    calls = []
+
+    def term(*args):
+        calls.append(1)
+        logits = of(*args)
+        return torch.sqrt((logits * 0) ** 2).mean() if len(calls) >= step else 0 * logits.mean()
+    return term
+
+
+@pytest.mark.parametrize("options,player", [
+    (dict(penalty=sqrt_from(3, lambda d, x_real, x_fake: d(x_real))), "discriminator"),
+    (dict(g_loss=sqrt_from(3, lambda d_fake: d_fake)), "generator"),
+], ids=["penalty", "g_loss"])
+def test_nan_gradients_of_a_finite_loss_never_reach_the_weights_nor_the_optimiser(options, player):
+    g, d, g_opt, d_opt = small_gan()
+    after = []
+
+    def snapshot(g, d):
+        after.append([copy.deepcopy(x.state_dict()) for x in (g, d, g_opt, d_opt)])
+        return 0
+    with pytest.raises(FloatingPointError, match=f"diverged at step 3: the gradients of the {player}'s parameters "
+                                                 "are not finite .*the weights were not updated"):
+        train(g, d, DATA, steps=10, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, snapshot=snapshot,
+              snapshot_every=1, **options)
+    assert all(torch.isfinite(p).all() for p in [*g.parameters(), *d.parameters()])
+    before = after[-1]  # as after step 2: weights and Adam's moments and step counts
+    if player == "generator":  # the discriminator's step 3 came first, and stands
+        before[1], before[3] = d.state_dict(), d_opt.state_dict()
+    assert same(before, [x.state_dict() for x in (g, d, g_opt, d_opt)])
+
+
+def same(a, b):
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(same, a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("seed", [None, 1.5, 2**70, -2**64, True, "3"], ids=["None", "float", "2**70", "-2**64", "bool", "str"])
+def test_a_seed_that_is_not_a_whole_number_in_range_is_refused_naming_it(seed):
+    g, d, g_opt, d_opt = small_gan()
+    with pytest.raises(ValueError, match=rf"seed={seed!r} \({type(seed).__name__}\): pass a whole number from -2\*\*63 to 2\*\*63 - 2, e\.g\. seed=0"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, seed=seed)
+
+
+def test_a_numpy_integer_seed_repeats_the_int_seeds_run():
+    g, d, g_opt, d_opt = small_gan()
+    a = train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, seed=np.int64(5))
+    g, d, g_opt, d_opt = small_gan()
+    b = train(g, d, DATA, steps=3, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, seed=5)
+    assert a.d_loss == b.d_loss and a.g_loss == b.g_loss
+
+
+def per_sample_penalty(discriminator, x_real, x_fake):
+    return discriminator(x_real) ** 2  # forgot the .mean()
+
+
+def float_penalty(discriminator, x_real, x_fake):
+    return 0.0
+
+
+def per_sample_regularizer(d_real, x_real, d_fake, x_fake):
+    return d_real ** 2
+
+
+def per_sample_d_loss(d_real, d_fake):
+    return nn.functional.softplus(-d_real) + nn.functional.softplus(d_fake)
+
+
+@pytest.mark.parametrize("options,words", [
+    (dict(penalty=float_penalty), "penalty= returned a float"),
+    (dict(penalty=per_sample_penalty), r"penalty= returned a tensor of shape \(8,\)"),
+    (dict(regularizer=per_sample_regularizer, gamma=1.0), r"regularizer= returned a tensor of shape \(8,\)"),
+    (dict(d_loss=per_sample_d_loss), r"d_loss= returned a tensor of shape \(8,\)"),
+], ids=["float penalty", "per-sample penalty", "per-sample regularizer", "per-sample d_loss"])
+def test_a_term_that_is_not_a_scalar_tensor_is_refused_naming_it(options, words):
+    g, d, g_opt, d_opt = small_gan()
+    with pytest.raises(ValueError, match=f"the discriminator's {words}; it must return a scalar tensor "
+                                         r"\(the mean over the batch\)"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False, **options)
+
+
+def none_schedule(t):
+    return None
+
+
+def vector_schedule(t):
+    return torch.ones(3)
+
+
+@pytest.mark.parametrize("gamma,words", [(none_schedule, "None"), (vector_schedule, r"a tensor of shape \(3,\)")],
+                         ids=["None", "vector"])
+def test_a_gamma_schedule_that_returns_no_number_is_refused_naming_it(gamma, words):
+    g, d, g_opt, d_opt = small_gan()
+    with pytest.raises(ValueError, match=f"gamma\\(0\\) is {words}: the regularizer's weight must be a number >= 0"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False,
+              regularizer=losses.js_regularizer, gamma=gamma)
+
+
+def test_a_layer_shared_by_the_generator_and_the_discriminator_is_refused():
+    g, d, g_opt, d_opt = small_gan()
+    d.shared = g.net[0]  # e.g. an embedding meant for both
+    d_opt = torch.optim.Adam([p for n, p in d.named_parameters() if not n.startswith("shared")], 1e-3)
+    with pytest.raises(ValueError, match=r"shared\.0\.weight is also the generator's net\.0\.0\.weight.*frozen in both steps"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=g_opt, d_opt=d_opt, progress=False)
+
+
+class FlatGenerator(nn.Module):
+    """A generator whose samples have 3 coordinates, for 2D data."""
+
+    def __init__(self):
+        super().__init__()
+        self.z_dim, self.net = 4, nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.Linear(16, 3))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+@pytest.mark.parametrize("make", [FlatGenerator, lambda: MLPGenerator(4, (16,), (3,), output="none")],
+                         ids=["forward", "out_shape"])
+def test_a_generator_whose_samples_do_not_have_the_datas_shape_is_refused_before_training(make):
+    _, d, _, d_opt = small_gan()
+    g = make()
+    with pytest.raises(ValueError, match=r"the generator's samples have shape \(3,\) and the data's \(2,\)"):
+        train(g, d, DATA, steps=2, batch_size=8, g_opt=torch.optim.Adam(g.parameters()), d_opt=d_opt, progress=False)

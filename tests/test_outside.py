@@ -282,3 +282,74 @@ def test_a_grading_report_goes_into_a_new_folder_never_over_a_notebook(tmp_path,
     out = tmp_path / "reports" / "2024" / "grades.json"  # a folder not made yet: it used to fail after grading
     assert book.main(["grade", str(handed_in), "--json", str(out)]) == 0
     assert json.loads(out.read_text())[0]["notebook"] == str(handed_in)
+
+
+def test_grade_json_given_before_the_notebooks_never_takes_a_hand_in_as_the_report(tmp_path, capsys):
+    """`grade --json handin/*.ipynb`: argparse gives the first hand-in to --json; it used to be replaced by JSON."""
+    alice, bob = notebook(tmp_path / "alice.ipynb", "x = 1"), notebook(tmp_path / "bob.ipynb", "y = 2")
+    before = alice.read_text()
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["grade", "--json", str(alice), str(bob)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--json {alice}" in err and "notebook" in err
+    assert alice.read_text() == before
+
+
+def test_grade_json_never_replaces_an_existing_file_unless_forced(tmp_path, capsys):
+    handed_in = notebook(tmp_path / "a.ipynb", "x = 1")
+    out = tmp_path / "grades.json"
+    out.write_text("last week's grades")
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["grade", str(handed_in), "--json", str(out)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--json {out} exists" in err and "--force" in err
+    assert out.read_text() == "last week's grades"
+    assert book.main(["grade", str(handed_in), "--json", str(out), "--force"]) == 0
+    assert json.loads(out.read_text())[0]["notebook"] == str(handed_in)
+
+
+@pytest.mark.parametrize("where, damage, words", [
+    ("notebook", {"regan": ["oops"]}, "metadata.regan is a list"),
+    ("notebook", {"regan": {"checks": ["exercises.check_jsd(jsd)"]}}, "metadata.regan.checks is a list"),
+    ("notebook", {"regan": {"checks": {"jsd": 3}}}, "metadata.regan.checks['jsd'] is an int"),
+    ("cell", {"regan": "check"}, "cell 0's metadata.regan is a str"),
+    ("cell", {"regan": {"role": "check"}}, "cell 0's metadata.regan has role 'check' but no exercise"),
+])
+def test_damaged_grading_metadata_is_reported_for_that_notebook_and_grading_goes_on(tmp_path, capsys, where,
+                                                                                      damage, words):
+    import nbformat
+
+    broken = notebook(tmp_path / "a.ipynb", "x = 1")
+    nb = nbformat.read(broken, as_version=4)
+    (nb.metadata if where == "notebook" else nb.cells[0].metadata).update(damage)
+    nbformat.write(nb, broken)
+    other, out = notebook(tmp_path / "b.ipynb", "print('hello')"), tmp_path / "report.json"
+    assert book.main(["grade", str(broken), str(other), "--json", str(out)]) == 0
+    reports = json.loads(out.read_text())
+    assert [r["notebook"] for r in reports] == [str(broken), str(other)]
+    assert len(reports[0]["errors"]) == 1 and words in reports[0]["errors"][0], reports[0]["errors"]
+    assert "student edition" in reports[0]["errors"][0] and not reports[1]["errors"]
+    assert words in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["student", "strip-solutions"])
+def test_a_target_that_is_an_existing_file_is_named_in_one_line(chapters, tmp_path, command, capsys):
+    target = tmp_path / "handout.txt"
+    target.write_text("mine")
+    with pytest.raises(SystemExit) as exit_:
+        book.main([command, str(chapters), str(target), "--force"])
+    assert exit_.value.code == 2 and f"the target {target} is a file, not a folder" in capsys.readouterr().err
+    assert target.read_text() == "mine"
+
+
+def test_a_target_file_hard_linked_to_its_source_is_refused_like_the_source(chapters, tmp_path, capsys):
+    import os
+
+    out = tmp_path / "handout"
+    out.mkdir()
+    os.link(chapters / "01.ipynb", out / "01.ipynb")  # the same file under another name
+    before = (chapters / "01.ipynb").read_text()
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["strip-solutions", str(chapters), str(out), "--force"])
+    assert exit_.value.code == 2 and "is the source" in capsys.readouterr().err
+    assert (chapters / "01.ipynb").read_text() == before
