@@ -194,6 +194,99 @@ def sample_quality(fake, real, classifier, threshold=0.9):
     return SampleQuality(fid.compute().item(), sure.float().mean().item(), histogram, int((~sure).sum()))
 
 
+@torch.no_grad()
+def classifier_features(images, classifier, batch_size=1000):
+    """The reference classifier's 64-d features of ``images`` (its penultimate layer), in float64."""
+    _check_images(images)
+    return torch.cat([classifier.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]).double()
+
+
+def frechet_terms(fake, real, classifier):
+    r"""The Fréchet distance of Heusel et al. 2017 in the classifier's feature space, split into its
+    two terms: for Gaussians fitted to the two sets of features (means :math:`\mu`, covariances
+    :math:`\Sigma`),
+
+    .. math:: \mathrm{FD} = \underbrace{\|\mu_f - \mu_r\|^2}_{\text{means}}
+              + \underbrace{\mathrm{Tr}\big(\Sigma_f + \Sigma_r - 2(\Sigma_f\Sigma_r)^{1/2}\big)}_{\text{covariances}}.
+
+    The trace of the matrix square root is the sum of the square roots of the eigenvalues of
+    :math:`\Sigma_f\Sigma_r` (real and >= 0 in exact arithmetic), as torchmetrics computes it; the
+    covariances are unbiased (1 / (n - 1)). Returns (means, covariances); their sum is
+    :func:`sample_quality`'s ``fid`` up to rounding (a test checks it)."""
+    (mu_f, cov_f), (mu_r, cov_r) = ((f.mean(0), torch.cov(f.T))
+                                    for f in (classifier_features(fake, classifier), classifier_features(real, classifier)))
+    root_trace = torch.linalg.eigvals(cov_f @ cov_r).sqrt().real.sum()
+    return (mu_f - mu_r).pow(2).sum().item(), (cov_f.trace() + cov_r.trace() - 2 * root_trace).item()
+
+
+@torch.no_grad()
+def kernel_distance(fake, real, classifier, subset_size=None, subsets=50, seed=0):
+    r"""The kernel distance of Bińkowski et al. 2018 (KID, here in the classifier's feature space):
+    the squared MMD with the polynomial kernel :math:`k(a, b) = (\gamma\, a \cdot b + 1)^3`, estimated
+    without bias on ``subsets`` random subsets of ``subset_size`` images of each set (default: all of
+    the smaller set). Unlike the Fréchet distance its expectation does not depend on the number of
+    samples, and it is about 0 for two samples of one distribution (it can be slightly negative).
+    Computed by torchmetrics' ``KernelInceptionDistance`` with the classifier as feature extractor.
+    The paper's :math:`\gamma = 1/d` suits Inception's features; this classifier's are about 60
+    times longer, which makes the cubic kernel's estimates swing by thousands, so :math:`\gamma` is
+    1 / the real features' mean squared norm (a real image's kernel with itself is then about 8).
+    Returns (mean, standard deviation over the subsets)."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    _check_images(fake)
+    _check_images(real)
+    size = subset_size or min(len(fake), len(real))
+    if size < 2 or size > min(len(fake), len(real)):
+        raise ValueError(f"subset_size must lie in [2, {min(len(fake), len(real))}] (the smaller set's size), "
+                         f"got {size}")
+    gamma = 1 / classifier_features(real, classifier).pow(2).sum(1).mean().item()
+    kid = KernelInceptionDistance(feature=_Features(classifier), subsets=subsets, subset_size=size,
+                                  gamma=gamma).to(fake.device)
+    for images, is_real in ((real, True), (fake, False)):
+        for i in range(0, len(images), 1000):
+            kid.update(images[i:i + 1000], real=is_real)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)  # torchmetrics draws the subsets from torch's global generator
+    try:
+        mean, std = kid.compute()
+    finally:
+        torch.random.set_rng_state(state)
+    return mean.item(), std.item()
+
+
+@torch.no_grad()
+def classifier_score(fake, classifier, splits=1):
+    r"""The Inception Score of Salimans et al. 2016 with the digit classifier in place of Inception:
+    :math:`\exp\big(\mathbb{E}_x\, \mathrm{KL}(p(y \mid x) \,\|\, p(y))\big)`, between 1 (every
+    sample gets the same label distribution) and 10 (each sample is sure of its digit and the digits
+    are equally frequent). It never looks at real images, so it cannot see a generator that draws
+    the wrong kind of digit well. Computed by torchmetrics' ``InceptionScore`` on the classifier's
+    logits; ``splits=1`` scores all samples at once (the paper averages 10 splits of 5,000)."""
+    from torchmetrics.image.inception import InceptionScore
+
+    _check_images(fake)
+    score = InceptionScore(feature=classifier, splits=splits).to(fake.device)
+    for i in range(0, len(fake), 1000):
+        score.update(fake[i:i + 1000])
+    state = torch.random.get_rng_state()
+    torch.manual_seed(0)  # torchmetrics shuffles the samples before splitting them
+    try:
+        return score.compute()[0].item()
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def memorisation(fake, train_images, held_out, quantile=0.01):
+    """A memorisation check calibrated on real data: the share of ``fake`` images closer (in pixels) to
+    their nearest training image than the ``quantile`` of new real digits (``held_out``) are to
+    theirs. New real digits score ``quantile`` by construction; a generator that copies training
+    images scores far more. Returns (share, the distance threshold)."""
+    d_new, _ = nearest_neighbours(held_out, train_images)
+    threshold = torch.quantile(d_new, quantile).item()
+    d_fake, _ = nearest_neighbours(fake, train_images)
+    return (d_fake < threshold).float().mean().item(), threshold
+
+
 def noise_quality(real, classifier, n=1000, seed=0):
     """:func:`sample_quality` of ``n`` images of uniform noise in [-1, 1]: the Fréchet distance's
     ceiling for this real set, to read other distances against."""

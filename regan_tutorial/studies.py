@@ -215,17 +215,20 @@ def js_ring_study(steps=10_000, copies=10):
 
 
 def train_small_dcgan(images, z_eval, seed, steps, g_loss=None, lr=2e-4, betas=(0.5, 0.999), batch_norm=True,
-                      width=32, batch_size=64, snapshot_every=250, progress=True, **options):
+                      width=32, batch_size=64, snapshot_every=250, progress=True, spectral_norm=False, **options):
     """The DCGAN chapter's recipe at ``width`` 32 (batch 64, Adam), by default with the minimax
-    (saturating) generator loss, with G(z_eval) stored every ``snapshot_every`` steps; ``options``
-    go to :func:`train` (e.g. ``regularizer=``). Returns the :class:`History`."""
+    (saturating) generator loss, with G(z_eval) stored every ``snapshot_every`` steps; with
+    ``spectral_norm``, D's layers are spectrally normalized; ``options`` go to :func:`train`
+    (e.g. ``regularizer=``, ``d_loss=``). Returns the :class:`History`."""
     from .losses import generator_loss_saturating
-    from .nets import DCGANDiscriminator, DCGANGenerator
+    from .nets import DCGANDiscriminator, DCGANGenerator, spectral_normalized
 
     torch.manual_seed(seed)
     device = images.device
     g = DCGANGenerator(width=width).to(device)
     d = DCGANDiscriminator(width=width, batch_norm=batch_norm).to(device)
+    if spectral_norm:
+        d = spectral_normalized(d)
     adam = lambda net: torch.optim.Adam(net.parameters(), lr, betas=betas)
     return train(g, d, images, steps=steps, batch_size=batch_size, g_opt=adam(g), d_opt=adam(d), seed=seed,
                  g_loss=g_loss or generator_loss_saturating, snapshot=lambda g, d: g(z_eval),
@@ -249,6 +252,45 @@ def js_mnist_study(steps=1500, snapshot_every=250, n_eval=1000):
         "no batch norm, JS, gamma_0 = 2, annealed": dict(seeds=[0], batch_norm=False, **js),
     }
     return common, arms
+
+
+def losses_mnist_study(steps=1500, snapshot_every=250, n_eval=1000):
+    """The Wasserstein chapter's comparison of the losses in use today, on MNIST: the DCGAN of
+    :func:`train_small_dcgan` with the non-saturating loss and batch norm; the hinge loss with a
+    spectrally normalized D without batch norm (Miyato et al. 2018); least squares with batch norm
+    (Mao et al. 2017); and the first with the JS regularizer at a constant gamma = 1. Two seeds
+    each. Returns the common settings and each arm's own (seeds in the arm's ``seeds``)."""
+    from . import losses
+
+    ns = dict(g_loss=losses.generator_loss_nonsaturating)
+    common = dict(steps=steps, width=32, batch_size=64, lr=2e-4, betas=(0.5, 0.999), snapshot_every=snapshot_every,
+                  n_eval=n_eval)
+    arms = {
+        "non-saturating + batch norm": dict(seeds=[0, 1], **ns),
+        "hinge + spectral norm": dict(seeds=[0, 1], d_loss=losses.discriminator_loss_hinge,
+                                      g_loss=losses.generator_loss_hinge, batch_norm=False, spectral_norm=True),
+        "least squares + batch norm": dict(seeds=[0, 1], d_loss=losses.discriminator_loss_least_squares,
+                                           g_loss=losses.generator_loss_least_squares),
+        "non-saturating + JS, gamma = 1": dict(seeds=[0, 1], regularizer=losses.js_regularizer, gamma=1.0, **ns),
+    }
+    return common, arms
+
+
+def mnist_study_rows(common, arms, train_images, held_out, classifier, z_eval, only=None, progress=False):
+    """Train every arm and seed of an MNIST study (:func:`js_mnist_study`, :func:`losses_mnist_study`)
+    with :func:`train_small_dcgan` and return {"ARM, seed S": :func:`quality_rows`}; ``only`` (a set
+    of such names) trains just those, e.g. the part a chapter re-runs live."""
+    rows = {}
+    for name, arm in arms.items():
+        extra = {k: v for k, v in arm.items() if k != "seeds"}
+        for seed in arm["seeds"]:
+            key = f"{name}, seed {seed}"
+            if only is not None and key not in only:
+                continue
+            history = train_small_dcgan(train_images, z_eval, seed, progress=progress,
+                                        **{k: v for k, v in common.items() if k != "n_eval"}, **extra)
+            rows[key] = quality_rows(history, held_out, classifier)
+    return rows
 
 
 def quality_rows(history, held_out, classifier):
