@@ -791,3 +791,60 @@ def check_hinge_loss(fn):
             problems.append(problem)
             break
     return _report("hinge loss", problems)
+
+
+def _frechet_reference(mu1, sigma1, mu2, sigma2):
+    root = torch.linalg.eigvals(sigma1 @ sigma2).sqrt().real.sum()
+    return ((mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace() - 2 * root).item()
+
+
+def check_frechet_distance(fn):
+    r"""Check ``fn(mu1, sigma1, mu2, sigma2)`` (float64 tensors: two means and two covariance matrices)
+    against the Fréchet distance :math:`\|\mu_1-\mu_2\|^2 + \mathrm{Tr}(\Sigma_1+\Sigma_2-2(\Sigma_1\Sigma_2)^{1/2})`
+    on hand-made Gaussians, diagonal and not, and name the usual slips."""
+    d = torch.float64
+    rotated = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=d)
+    cases = [  # (mu1, sigma1, mu2, sigma2, what)
+        (torch.zeros(2, dtype=d), torch.eye(2, dtype=d), torch.zeros(2, dtype=d), torch.eye(2, dtype=d),
+         "two identical standard Gaussians"),
+        (torch.zeros(2, dtype=d), torch.diag(torch.tensor([1.0, 4.0], dtype=d)), torch.tensor([1.0, 2.0], dtype=d),
+         torch.diag(torch.tensor([4.0, 1.0], dtype=d)), "means 0 and (1, 2), diagonal covariances diag(1, 4) and diag(4, 1)"),
+        (torch.tensor([0.5, 0.0, 1.0], dtype=d), torch.block_diag(rotated, torch.ones(1, 1, dtype=d)),
+         torch.zeros(3, dtype=d), torch.diag(torch.tensor([1.0, 3.0, 2.0], dtype=d)),
+         "covariances that do not commute ([[2, 1], [1, 2]] beside diag(1, 3))"),
+    ]
+    problems = []
+    for mu1, s1, mu2, s2, what in cases:
+        expected = _frechet_reference(mu1, s1, mu2, s2)
+        got, err = _call(fn, mu1.clone(), s1.clone(), mu2.clone(), s2.clone())
+        if err:
+            problems.append(f"for {what}, {err}")
+            break
+        if torch.is_tensor(got) and got.is_complex() or isinstance(got, complex):
+            problems.append(f"for {what} it returns a complex number: the matrix square root of a product of "
+                            "covariances can carry a tiny imaginary part from rounding; keep the real part.")
+            break
+        try:
+            value = float(got)
+        except (TypeError, ValueError, RuntimeError):
+            problems.append(f"it should return a number (a float or a 0-d tensor), got {type(got).__name__}.")
+            break
+        if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
+            continue
+        means = (mu1 - mu2).pow(2).sum().item()
+        root = expected - means - s1.trace().item() - s2.trace().item()  # = -2 Tr((S1 S2)^1/2)
+        elementwise = means + (s1 + s2 - 2 * (s1 * s2).sqrt()).trace().item()
+        factored = means + (s1 + s2).trace().item() - 2 * sum(
+            (torch.linalg.eigvalsh(s1).sqrt() * torch.linalg.eigvalsh(s2).sqrt()).tolist())
+        hint = ("the factor 2 in front of the square-root term is missing." if math.isclose(value, expected - root / 2)
+                else "the mean term should be the squared distance, not the distance."
+                if math.isclose(value, expected - means + means ** 0.5)
+                else "it takes the square root entry by entry: (Σ₁Σ₂)^½ is the matrix square root of the matrix "
+                     "product (e.g. scipy.linalg.sqrtm, or the square roots of its eigenvalues)."
+                if math.isclose(value, elementwise)
+                else "it is right only when the covariances commute: use the square root of the product Σ₁Σ₂, "
+                     "not the product of square roots (or of their sorted eigenvalues)."
+                if what.startswith("covariances that") else "")
+        problems.append(f"for {what} it gives {value:.4f}, but the Fréchet distance is {expected:.4f}. {hint}")
+        break
+    return _report("Fréchet distance", problems)

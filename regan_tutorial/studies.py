@@ -254,6 +254,23 @@ def js_mnist_study(steps=1500, snapshot_every=250, n_eval=1000):
     return common, arms
 
 
+def train_mlp_gan(images, z_eval, seed=0, steps=8000, snapshot_every=1000, progress=True):
+    """The MNIST chapter's fully connected GAN (Tal Daniel's EE046202 tutorial recipe: one hidden
+    layer of 128 in each net, leaky ReLU 0.2, dropout 0.5 in D, tanh output, z ~ U(-1, 1) in 100-d,
+    Adam with lr 1e-3, batch 128), with G(z_eval) stored every ``snapshot_every`` steps.
+    Returns (generator, :class:`History`)."""
+    from .nets import MLPDiscriminator, MLPGenerator
+
+    torch.manual_seed(seed)
+    device = images.device
+    g = MLPGenerator(100, (128,), (1, 28, 28), output="tanh", slope=0.2).to(device)
+    d = MLPDiscriminator((1, 28, 28), (128,), dropout=0.5, slope=0.2).to(device)
+    history = train(g, d, images, steps=steps, batch_size=128, g_opt=torch.optim.Adam(g.parameters(), 1e-3),
+                    d_opt=torch.optim.Adam(d.parameters(), 1e-3), prior="uniform", seed=seed, progress=progress,
+                    snapshot=lambda g, d: g(z_eval), snapshot_every=snapshot_every)
+    return g, history
+
+
 def losses_mnist_study(steps=1500, snapshot_every=250, n_eval=1000):
     """The Wasserstein chapter's comparison of the losses in use today, on MNIST: the DCGAN of
     :func:`train_small_dcgan` with the non-saturating loss and batch norm; the hinge loss with a

@@ -54,7 +54,7 @@ UPSTREAM = (
     "Got invalid theme mode",  # pydata-sphinx-theme on a first visit (empty localStorage): uses auto
 )
 SLIDER_PAGES = {"book/01_gan_theory.html", "book/02_toy_2d.html", "book/03_mnist_gan.html",
-                "book/07_js_regularizer.html"}
+                "book/09_js_regularizer.html"}
 
 
 @pytest.fixture(scope="module")

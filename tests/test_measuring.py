@@ -69,3 +69,28 @@ def test_memorisation_flags_copies_and_not_new_digits(sets):
     new, threshold = metrics.memorisation(other, train, real, quantile=0.05)
     assert copies == 1.0 and threshold > 0
     assert new < 0.15  # calibrated: about 5% of new real digits fall below the 5% quantile
+
+
+def _fd(sqrt_of_product=True, factor=2.0, squared=True, real=True):
+    def fn(mu1, s1, mu2, s2):
+        roots = linalg.sqrtm(s1.numpy() @ s2.numpy()) if sqrt_of_product else \
+            linalg.sqrtm(s1.numpy()) @ linalg.sqrtm(s2.numpy())
+        mean = ((mu1 - mu2) ** 2).sum().item()
+        value = (mean if squared else mean ** 0.5) + np.trace(s1.numpy() + s2.numpy() - factor * roots)
+        return float(value.real) if real else complex(value) + 1e-12j
+    return fn
+
+
+@pytest.mark.parametrize("answer, verdict", [
+    (_fd(), "all checks passed"),
+    (_fd(factor=1.0), "the factor 2"),
+    (_fd(sqrt_of_product=False), "right only when the covariances commute"),
+    (_fd(squared=False), "squared distance"),
+    (_fd(real=False), "complex number"),
+    (lambda mu1, s1, mu2, s2: metrics.frechet_terms, "should return a number"),
+])
+def test_frechet_checker_names_the_slip(answer, verdict, capsys):
+    from regan_tutorial import exercises
+
+    exercises.check_frechet_distance(answer)
+    assert verdict in capsys.readouterr().out

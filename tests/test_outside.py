@@ -244,7 +244,7 @@ def test_load_classifier_expands_the_home_folder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("command", ["student", "strip-solutions", "colab"])
 def test_a_single_notebook_is_never_replaced_by_its_edition_even_with_force(chapters, command, capsys):
-    """`student book/05_wgan.ipynb book --force`: --force writes into a folder with files, never over the source."""
+    """`student book/06_wgan.ipynb book --force`: --force writes into a folder with files, never over the source."""
     source = chapters / "01.ipynb"
     before = source.read_text()
     with pytest.raises(SystemExit) as exit_:
