@@ -2,10 +2,11 @@
 
 Evidence 1: ten seeds per arm on the ring, five arms (``studies.js_ring_study``); Evidence 2:
 the minimax DCGAN on the offline MNIST subset, two seeds with batch norm and one without, each
-with and without the regularizer (``studies.js_mnist_study``). Too long for the chapter's
+with and without the regularizer (``studies.js_mnist_study``), and its controls (a third seed,
+R1, three seeds without batch norm, the plain run at equal time: ``studies.js_mnist_controls_study``). Too long for the chapter's
 five-minute budget on a 2-core CPU (each file records how long its run took), so the chapter shows these files
 and re-runs one part of each, which must match its stored row exactly.
-Run: ``REGAN_MNIST=bundled python benchmarks/study_js.py [ring] [mnist]``.
+Run: ``REGAN_MNIST=bundled python benchmarks/study_js.py [ring] [mnist] [controls]``.
 """
 
 import sys
@@ -29,26 +30,22 @@ def ring_study():
                               time.perf_counter() - tic)
 
 
-def mnist_study():
+def mnist_study(name="js_mnist", study=studies.js_mnist_study):
     tic = time.perf_counter()
-    common, arms = studies.js_mnist_study()
+    common, arms = study()
     train_set, held_out = load_mnist(train=True), load_mnist(train=False)
-    classifier = metrics.load_classifier()
     z_eval = sample_z(common["n_eval"], 100, "normal", torch.Generator().manual_seed(2))
-    rows = {}
-    for name, arm in arms.items():
-        extra = {k: v for k, v in arm.items() if k != "seeds"}
-        for seed in arm["seeds"]:
-            history = studies.train_small_dcgan(
-                train_set.images, z_eval, seed, progress=False,
-                **{k: v for k, v in common.items() if k != "n_eval"}, **extra)
-            rows[f"{name}, seed {seed}"] = row = studies.quality_rows(history, held_out.images, classifier)
-            print(f"{name}, seed {seed}: FD {row['fid']}")
-    return studies.save_study("js_mnist", {"common": common, "arms": arms}, rows, "benchmarks/study_js.py",
+    rows = studies.mnist_study_rows(common, arms, train_set.images, held_out.images, metrics.load_classifier(),
+                                    z_eval, report=lambda key, row: print(f"{key}: FD {row['fid']}", flush=True))
+    return studies.save_study(name, {"common": common, "arms": arms}, rows, "benchmarks/study_js.py",
                               time.perf_counter() - tic)
 
 
+def controls_study():
+    return mnist_study("js_mnist_controls", studies.js_mnist_controls_study)
+
+
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["ring", "mnist"]
+    which = sys.argv[1:] or ["ring", "mnist", "controls"]
     for name in which:
-        print("wrote", {"ring": ring_study, "mnist": mnist_study}[name]())
+        print("wrote", {"ring": ring_study, "mnist": mnist_study, "controls": controls_study}[name]())

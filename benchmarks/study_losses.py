@@ -20,9 +20,8 @@ if __name__ == "__main__":
     common, arms = studies.losses_mnist_study()
     train_set, held_out = load_mnist(train=True), load_mnist(train=False)
     z_eval = sample_z(common["n_eval"], 100, "normal", torch.Generator().manual_seed(2))
-    rows = studies.mnist_study_rows(common, arms, train_set.images, held_out.images, metrics.load_classifier(),
-                                    z_eval)
-    for name, row in rows.items():
-        print(f"{name}: FD {row['fid']}, {row['ms_per_step']} ms per step")
+    rows = studies.mnist_study_rows(
+        common, arms, train_set.images, held_out.images, metrics.load_classifier(), z_eval,
+        report=lambda key, row: print(f"{key}: FD {row['fid']}, {row['ms_per_step']} ms per step", flush=True))
     print("wrote", studies.save_study("losses_mnist", {"common": common, "arms": arms}, rows,
                                       "benchmarks/study_losses.py", time.perf_counter() - tic))
