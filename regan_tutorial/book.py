@@ -10,8 +10,10 @@ for students: every ``{solution}`` block and every cell tagged ``solution``
 removed.
 
 ``python -m regan_tutorial.book student book/ handout/`` writes the student edition
-(stubs and checkers in place of solutions); ``grade NOTEBOOK... [--json FILE [--force]]``
-grades handed-in notebooks (see :mod:`regan_tutorial.grading`).
+(stubs and checkers in place of solutions); ``autograder . autograder.zip`` the instructor's
+autograder (otter-grader tests with hidden cases, the package); ``grade NOTEBOOK... [--json FILE]
+[--csv FILE] [-j N] [--autograder ZIP] [--force]`` grades handed-in notebooks, each in a
+process of its own (see :mod:`regan_tutorial.grading`).
 
 ``python -m regan_tutorial.book colab book/ colab/`` writes the Colab editions:
 Markdown that Colab renders, code cells and outputs unchanged (see
@@ -209,7 +211,7 @@ def write_student(source, target):
     from .editions import student_edition
 
     Path(target).parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(student_edition(nbformat.read(source, as_version=4)), target)
+    nbformat.write(student_edition(nbformat.read(source, as_version=4), Path(source).stem), target)
 
 
 def main(argv=None):
@@ -236,11 +238,21 @@ def main(argv=None):
     grade = sub.add_parser("grade", help="run handed-in notebooks and report each exercise")
     grade.add_argument("paths", nargs="+")
     grade.add_argument("--json", help="also write the reports to this JSON file")
-    grade.add_argument("--timeout", type=int, default=600, help="seconds per cell before a notebook is stopped")
-    grade.add_argument("--force", action="store_true", help="replace the --json file if it exists")
+    grade.add_argument("--csv", help="also write the gradebook (a row per student, points per exercise) to this CSV file")
+    grade.add_argument("--timeout", type=int, default=600,
+                       help="seconds for a whole notebook to run before it is stopped (its checks have their own)")
+    grade.add_argument("-j", "--jobs", type=int, default=1, help="notebooks graded at once, each in its own process")
+    grade.add_argument("--autograder", help="the autograder zip (default: made from this repository's book)")
+    grade.add_argument("--force", action="store_true", help="replace the --json or --csv file if it exists")
+    auto = sub.add_parser("autograder", help="write the autograder: otter tests with hidden cases, and the package")
+    auto.add_argument("source", help="the book's root folder (with _toc.yml)")
+    auto.add_argument("target", help="the zip file to write")
+    auto.add_argument("--force", action="store_true", help="replace the target if it exists")
     args = parser.parse_args(argv)
     if args.command == "grade":
         return _grade(parser, args)
+    if args.command == "autograder":
+        return _autograder(parser, args)
     try:
         if args.command in ("strip-solutions", "colab", "student"):
             check_target(args.source, args.target, args.force)
@@ -269,34 +281,59 @@ def main(argv=None):
 def _grade(parser, args):
     import json
 
-    from .grading import grade, summary
+    from .grading import build_autograder, grade_all, summary, write_csv
 
     try:
         found = notebooks(args.paths)
-        if args.json:  # checked before hours of grading, not after
-            check_writes([(path, args.json) for path in found])
-            _check_report_path(Path(args.json), args.force)
+        for option, suffix in (("--json", ".json"), ("--csv", ".csv")):
+            target = getattr(args, option[2:])
+            if target:  # checked before hours of grading, not after
+                check_writes([(path, target) for path in found])
+                _check_report_path(Path(target), args.force, option, suffix)
+        if args.autograder and not Path(args.autograder).is_file():
+            raise UsageError(f"--autograder {args.autograder}: no such file; write one with "
+                             "python -m regan_tutorial.book autograder . autograder.zip")
+        if args.jobs < 1:
+            raise UsageError(f"-j {args.jobs}: grade at least one notebook at a time")
     except UsageError as err:
         parser.error(str(err))
-    reports = []
-    for path in found:
-        reports.append(grade(path, args.timeout))
-        print(summary(reports[-1]), flush=True)
+    autograder = Path(args.autograder).read_bytes() if args.autograder else \
+        build_autograder(Path(__file__).resolve().parent.parent)
+    tic = time.perf_counter()
+    reports, possible = grade_all(found, autograder, args.timeout, args.jobs,
+                                  os.environ.get("REGAN_PROFILE", "smoke"),
+                                  progress=lambda r: print(summary(r), flush=True))
+    print(f"graded {len(reports)} notebook(s) in {time.perf_counter() - tic:.0f} s with -j {args.jobs}")
     if args.json:
         Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=1))
+    if args.csv:
+        write_csv(reports, possible, args.csv)
     return 0
 
 
-def _check_report_path(path, force=False):
+def _autograder(parser, args):
+    target = Path(args.target)
+    if target.exists() and not args.force:
+        parser.error(f"{target} exists: name a new file, or pass --force to replace it")
+    if not (Path(args.source) / "_toc.yml").is_file():
+        parser.error(f"{args.source} has no _toc.yml: name the book's root folder")
+    from .grading import build_autograder
+
+    target.write_bytes(build_autograder(args.source))
+    print(f"wrote {target}")
+    return 0
+
+
+def _check_report_path(path, force=False, option="--json", suffix=".json"):
     """The report file can be written: not a notebook, not an existing file (unless ``force``),
     its folder exists (or is made) and is writable."""
     if path.is_dir():
-        raise UsageError(f"--json {path} is a folder: name a file in it, e.g. {path / 'report.json'}")
+        raise UsageError(f"{option} {path} is a folder: name a file in it, e.g. {path / ('report' + suffix)}")
     if path.suffix == ".ipynb":  # `grade --json handin/*.ipynb` gives the first hand-in to --json
-        raise UsageError(f"--json {path} is a notebook: the report would replace it; name a .json file, "
-                         f"e.g. --json {path.with_suffix('.json')}, and put --json after the notebooks")
+        raise UsageError(f"{option} {path} is a notebook: the report would replace it; name a {suffix} file, "
+                         f"e.g. {option} {path.with_suffix(suffix)}, and put {option} after the notebooks")
     if path.exists() and not force:
-        raise UsageError(f"--json {path} exists: name a new file, or pass --force to replace it")
+        raise UsageError(f"{option} {path} exists: name a new file, or pass --force to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent):
@@ -304,7 +341,7 @@ def _check_report_path(path, force=False):
         if path.exists() and not os.access(path, os.W_OK):
             raise PermissionError(13, "Permission denied")
     except OSError as err:
-        raise UsageError(f"--json {path}: cannot write there ({err.strerror}); name a file in a writable folder") from None
+        raise UsageError(f"{option} {path}: cannot write there ({err.strerror}); name a file in a writable folder") from None
 
 
 if __name__ == "__main__":

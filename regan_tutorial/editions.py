@@ -148,33 +148,91 @@ def _cell(kind, source, **regan):
     return cell
 
 
-def student_edition(nb):
+LISTING = "answer-listing"  # the tag of a lesson cell that the student edition leaves out: it shows an answer
+CHECKER_CALL = re.compile(r"\bexercises\.(check_\w+)\(")
+
+
+def withheld_listing(names, exercise):
+    """The student edition's first code cell before any listing: ``inspect.getsource`` of the package's
+    functions ``names`` (an exercise asks for them) gives a note instead of their code."""
+    return (f"# The student edition does not list the package's {', '.join(names)}: exercise {exercise} asks you\n"
+            "# to write it. The book shows the listing with the solution.\n"
+            f"from regan_tutorial.editions import withhold_sources\nwithhold_sources({list(names)!r}, {exercise!r})")
+
+
+def withhold_sources(names, exercise):
+    """Make ``inspect.getsource`` return a note for the package's functions ``names`` ("theory.jsd")."""
+    import importlib
+    import inspect
+
+    hidden = {}
+    for qualified in names:
+        module, _, attr = qualified.rpartition(".")
+        hidden[getattr(importlib.import_module(f"regan_tutorial.{module}"), attr)] = qualified
+    original = getattr(inspect.getsource, "regan_original", inspect.getsource)
+    hidden.update(getattr(inspect.getsource, "regan_hidden", {}))
+
+    def getsource(obj):
+        if obj in hidden:
+            return f"# {hidden[obj]}: left out of the student edition; exercise {exercise} asks you to write it\n"
+        return original(obj)
+
+    getsource.regan_original, getsource.regan_hidden = original, hidden
+    inspect.getsource = getsource
+
+
+def _demo_note(cell):
+    """A lesson cell that calls a checker on a near-solution, as Markdown: what the checker said, not the code."""
+    said = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream").strip()
+    quoted = "\n".join(f"> {line}" for line in said.splitlines()) or "> (the book shows its output)"
+    return ("*The book runs the course's checker here on a version of the exercise's function with one "
+            "mistake; the student edition shows only what the checker said, since that version is the "
+            f"solution minus one step:*\n\n{quoted}")
+
+
+def student_edition(nb, chapter=None):
     """The notebook for students: solutions removed, outputs cleared; each code exercise's hidden
     solution becomes a stub (its signature and docstring, raising ``NotImplementedError``) and the
     checker call, each experiment's a starter cell. Both carry the exercise's label in
-    ``metadata.regan.exercise``, which :mod:`regan_tutorial.grading` reads."""
+    ``metadata.regan.exercise``; the notebook records its chapter (``metadata.regan.chapter``, the
+    source's stem, as the autograder names it). It prints no answer: a lesson cell that calls a checker
+    on a near-solution becomes the checker's stored message, one tagged ``answer-listing`` is left out,
+    and ``inspect.getsource`` of a reference function of the chapter's exercises gives a note."""
     from .book import SOLUTION
+    from .exercises import REFERENCES
 
     nb = copy.deepcopy(nb)
-    cells = []
+    cells, withheld, first_listing = [], {}, None
     for cell in nb.cells:
         regan = cell.metadata.get("regan", {})
-        if "solution" not in cell.metadata.get("tags", []):
+        tags = cell.metadata.get("tags", [])
+        if "solution" not in tags:
             if cell.cell_type == "markdown":
                 cell.source = SOLUTION.sub("", cell.source)
+            elif LISTING in tags:
+                continue
+            elif CHECKER_CALL.search(cell.source):
+                cell = _cell("markdown", _demo_note(cell), role="demo")
+            elif first_listing is None and "getsource" in cell.source:
+                first_listing = len(cells)
             cells.append(cell)
         elif "stub" in regan:
             cells.append(_cell("code", regan["stub"], exercise=regan["exercise"], role="stub"))
             cells.append(_cell("code", regan["check"], exercise=regan["exercise"], role="check"))
+            for checker in CHECKER_CALL.findall(regan["check"]):
+                for name in REFERENCES.get(checker, ()):
+                    withheld.setdefault(name, regan["exercise"])
         elif "starter" in regan:
             cells.append(_cell("code", regan["starter"], exercise=regan["exercise"], role="starter"))
+    if withheld and first_listing is not None:
+        labels = sorted(set(withheld.values()))
+        cells.insert(first_listing, _cell("code", withheld_listing(sorted(withheld), " and ".join(labels)),
+                                          role="withhold"))
     for cell in cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
     nb.cells = cells
     nb.metadata.pop("regan_tutorial", None)  # the book's execution stamp
-    # the grader runs these itself, so a check cell the student deletes or edits changes nothing
-    checks = [c for c in cells if c.metadata.get("regan", {}).get("role") == "check"]
-    nb.metadata["regan"] = {"checks": {c.metadata["regan"]["exercise"]: c.source for c in checks}}
+    nb.metadata["regan"] = {"chapter": chapter} if chapter else {}
     return nb

@@ -9,7 +9,13 @@ reference's gradient (one rebuilt from ``.item()``, computed under ``torch.no_gr
 without ``create_graph=True`` has the right value and trains nothing). Every random case is
 seeded, and so are torch's and NumPy's global random numbers during each call of the student's
 function (restored after it), so a verdict never depends on luck. Each call has a time limit
-(:data:`TIME_LIMIT` seconds), and an answer that is the package's own function is refused.
+(:data:`TIME_LIMIT` seconds), and an answer that is, wraps or calls the package's own function
+is refused.
+
+Every checker also takes ``seed`` (its random cases drawn from other seeds: the grader's hidden
+cases) and ``quiet`` (print only a problem, return None: the form otter-grader's doctests expect).
+The grader passes an :class:`regan_tutorial.remote.Answer` in place of the student's function:
+``_call`` then runs it in a process of its own, and names the tensors whose gradients it needs.
 """
 
 import contextlib
@@ -27,18 +33,45 @@ from . import losses, metrics, theory
 
 TIME_LIMIT = 30.0  # seconds for one call of a student's function; ample for the exercises' small cases
 
+# the package's reference function(s) of each checker: refused as answers, and withheld from
+# the student edition's listings (regan_tutorial.editions)
+REFERENCES = {
+    "check_optimal_discriminator": ("theory.optimal_discriminator",),
+    "check_jsd": ("theory.jsd",),
+    "check_modes_captured": ("metrics.mode_coverage",),
+    "check_discriminator_loss": ("losses.discriminator_loss",),
+    "check_gradient_penalty": ("losses.gradient_penalty",),
+    "check_js_regularizer": ("losses.js_regularizer",),
+    "check_hinge_loss": ("losses.discriminator_loss_hinge",),
+    "check_categorical_info_loss": (),
+    "check_keras_style_loss": (),
+    "check_discriminator": (),
+    "check_frechet_distance": (),
+}
+_STATE = {"seed": 0, "quiet": False, "forbid": ()}  # the running checker's seed, output and references
+
+
+def _rng(base=0):
+    """A generator for a checker's random case: ``base`` under the public seed 0, others for hidden cases."""
+    return torch.Generator().manual_seed(base + 7919 * _STATE["seed"])
+
 
 def _never_raises(name):
     """Whatever a student's function returns, the checker reports instead of raising."""
     def wrap(checker):
         @functools.wraps(checker)
-        def checked(fn):
+        def checked(fn, seed=0, quiet=False):
+            saved = dict(_STATE)
+            _STATE.update(seed=seed, quiet=quiet, forbid=REFERENCES.get(checker.__name__, ()))
             try:
                 with torch.random.fork_rng(devices=[]):  # the checker's own nets draw their initial weights
+                    torch.manual_seed(seed)
                     return checker(fn)
             except Exception as err:  # a result the checker could not use, e.g. an array or a string
                 return _report(name, [f"its result could not be used ({type(err).__name__}: {err}); "
                                       "return what the exercise asks for (see the docstring)."])
+            finally:
+                _STATE.update(saved)
         return checked
     return wrap
 
@@ -46,9 +79,11 @@ def _never_raises(name):
 def _report(name, problems):
     if problems:
         print(f"{name}: not yet. {problems[0]}")
-        return False
-    print(f"{name}: all checks passed.")
-    return True
+        return None if _STATE["quiet"] else False
+    if not _STATE["quiet"]:
+        print(f"{name}: all checks passed.")
+        return True
+    return None
 
 
 class _TooSlow(BaseException):
@@ -90,10 +125,10 @@ def _limited(fn, args):
 
 
 @contextlib.contextmanager
-def _seeded(seed=0):
+def _seeded():
     """torch's and NumPy's global random numbers seeded for a student's call (e.g. WGAN-GP's alpha),
     and restored after it."""
-    state = np.random.get_state()
+    state, seed = np.random.get_state(), _STATE["seed"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         np.random.seed(seed)
@@ -103,14 +138,42 @@ def _seeded(seed=0):
             np.random.set_state(state)
 
 
-def _call(fn, *args):
+@contextlib.contextmanager
+def _tripwires():
+    """The running checker's reference functions replaced, in their modules, by ones that raise
+    :class:`regan_tutorial.remote.UsesPackage` (an answer that calls one is named), then restored."""
+    from .remote import _module_attr, _tripwire
+
+    saved = []
+    for qualified in _STATE["forbid"]:
+        module, attr = _module_attr(qualified)
+        saved.append((module, attr, getattr(module, attr)))
+        setattr(module, attr, _tripwire(qualified))
+    try:
+        yield
+    finally:
+        for module, attr, ref in saved:
+            setattr(module, attr, ref)
+
+
+def _call(fn, *args, wrt=(), collect=None):
+    """``fn(*args)`` as (result, None), or (None, what went wrong). For an answer run in its own
+    process (the grader's), ``wrt`` names the tensors whose gradients the checker will take and
+    ``collect`` what the checker's own callables recorded during the call."""
+    from .remote import UsesPackage
+
     if not callable(fn):
         return None, f"the checker needs a function, got a {type(fn).__name__}"
+    remote = getattr(fn, "remote", False)
+    call = (lambda *a: fn.call(a, wrt=wrt, collect=collect)) if remote else fn
     try:
-        with _seeded(), np.errstate(all="ignore"):  # e.g. 0/0: the checker explains it
-            got = _limited(fn, args)
+        with _seeded(), np.errstate(all="ignore"), contextlib.nullcontext() if remote else _tripwires():
+            got = _limited(call, args)  # e.g. 0/0 above: the checker explains it
     except _TooSlow:
         return None, f"it did not return within {TIME_LIMIT:g} s: does it loop forever?"
+    except UsesPackage as err:
+        return None, (f"it calls the package's own {err.args[0]}: the exercise is to write it yourself, "
+                      "without calling it (the checker compares your version with it).")
     except NotImplementedError:
         return None, "it is not implemented yet (it raises NotImplementedError)."
     except Exception as err:  # a student's bug is reported, not raised
@@ -122,7 +185,11 @@ def _call(fn, *args):
 
 def _package_function(fn, *references):
     """What is wrong with an answer that is one of the package's ``references`` (imported, renamed,
-    wrapped with functools.wraps or partial, or a function built on its code), or None."""
+    wrapped with functools.wraps or partial, or a function built on its code), or None. An answer run
+    in its own process is tested there (:mod:`regan_tutorial.remote`), since this process never loads it."""
+    if getattr(fn, "remote", False):
+        fn.forbid = _STATE["forbid"]
+        return None
     for candidate in (fn, getattr(fn, "__wrapped__", None), getattr(fn, "func", None)):
         for ref in references:
             if candidate is not None and (candidate is ref or getattr(candidate, "__code__", None) is ref.__code__):
@@ -173,6 +240,15 @@ def _grid():
     return x, x[1] - x[0]
 
 
+def _mixtures(x):
+    """Two Gaussian mixtures on the grid: the course's pair under seed 0, others drawn for hidden cases."""
+    if not _STATE["seed"]:
+        return theory.gaussian_mixture(x, [-1, 2], [0.5, 1.0]), theory.gaussian_mixture(x, [0.5], [1.5])
+    r = np.random.default_rng(_STATE["seed"])
+    return (theory.gaussian_mixture(x, list(r.uniform(-3, 3, 2)), list(r.uniform(0.4, 1.2, 2))),
+            theory.gaussian_mixture(x, list(r.uniform(-3, 3, 1)), list(r.uniform(0.8, 2.0, 1))))
+
+
 def _compact(x, a, b):
     """The uniform density on [a, b], exactly 0 outside it."""
     return np.where((x >= a) & (x <= b), 1 / (b - a), 0.0)
@@ -186,7 +262,7 @@ def check_optimal_discriminator(fn):
         return _report("optimal discriminator", [own])
     x, _ = _grid()
     cases = [  # densities, what the case tests
-        (theory.gaussian_mixture(x, [-1, 2], [0.5, 1.0]), theory.gaussian_mixture(x, [0.5], [1.5]), "Gaussians"),
+        (*_mixtures(x), "Gaussians"),
         (_compact(x, -2, 0), _compact(x, 1, 3), "densities that are exactly 0 outside [-2, 0] and [1, 3]"),
     ]
     problems = []
@@ -226,7 +302,7 @@ def check_jsd(fn):
     if own:
         return _report("jsd", [own])
     x, dx = _grid()
-    p, q = theory.gaussian_mixture(x, [-1, 2], [0.5, 1.0]), theory.gaussian_mixture(x, [0.5], [1.5])
+    p, q = _mixtures(x)
     far_p, far_q = theory.gaussian_mixture(x, [-5], [0.3]), theory.gaussian_mixture(x, [5], [0.3])
     problems = []
     same, err = _call(fn, p.copy(), p.copy(), dx)
@@ -282,7 +358,7 @@ def check_modes_captured(fn):
             problems.append(f"with {what}, it says {int(got)} modes, but {expected} are captured. A mode counts if it "
                             "is the nearest centre of at least one sample within 3 std of it.")
             break
-    rng = torch.Generator().manual_seed(0)
+    rng = _rng(0)
     samples = 2 * torch.randn(500, 2, generator=rng)
     if not problems:
         got, err = _call(fn, samples.clone(), centres.clone(), 0.05)
@@ -309,7 +385,7 @@ def check_discriminator_loss(fn):
     problems, results = [], []
     for d_real, d_fake, what in cases:
         leaves, args = _leaves(d_real, d_fake)
-        got, err = _call(fn, *args)
+        got, err = _call(fn, *args, wrt=leaves)
         reference = discriminator_loss(*leaves)
         expected = reference.item()
         results.append((got, reference, leaves, what))
@@ -345,6 +421,8 @@ SHAPE_ONLY = re.compile(r"(View|Reshape|UnsafeView|Squeeze|Unsqueeze|Clone|Expan
 
 def _last_operation(out):
     """The name of the last operation that computed ``out``, looking through reshapes and squeezes."""
+    if getattr(out, "regan_ops", None):  # an answer run in its own process: the ops it recorded
+        return out.regan_ops[0]
     node = out.grad_fn
     while node is not None and SHAPE_ONLY.match(type(node).__name__) and node.next_functions:
         node = node.next_functions[0][0]
@@ -353,6 +431,8 @@ def _last_operation(out):
 
 def _operations(out, limit=100_000):
     """The names of every operation in the graph that computed ``out``."""
+    if getattr(out, "regan_ops", None):
+        return set(out.regan_ops[1])
     seen, todo, names = set(), [out.grad_fn], set()
     while todo and len(seen) < limit:
         node = todo.pop()
@@ -364,29 +444,64 @@ def _operations(out, limit=100_000):
     return names
 
 
+def _describe_net(net):
+    """What the checker needs to know of a net before calling it: [is a module, its type, the package's
+    own class it holds (or ""), whether one of its last modules is a sigmoid]."""
+    if not isinstance(net, torch.nn.Module):
+        return [False, type(net).__name__, "", False]
+    own = next((m for m in net.modules() if type(m).__module__.startswith("regan_tutorial")), None)
+    tail = list(net.modules())[-3:]
+    return [True, type(net).__name__, type(own).__name__ if own is not None else "",
+            any(isinstance(m, torch.nn.Sigmoid) for m in tail)]
+
+
+def _eval_outputs(net, batches):
+    """The net's outputs (eval mode, no gradient) on each batch, its modes restored after."""
+    modes = [m.training for m in net.modules()]
+    net.eval()
+    try:
+        with torch.no_grad():
+            return [net(x).reshape(len(x)).float() for x in batches]
+    finally:
+        for m, mode in zip(net.modules(), modes):
+            m.training = mode
+
+
+def _on_net(net, fn):
+    """``fn(net)``, where the net lives: in this process, or in the answer's own process (the grader's)."""
+    if getattr(net, "remote", False):
+        return net.call((), probe=fn)
+    return fn(net)
+
+
 @_never_raises('discriminator')
 def check_discriminator(net):
     """Check a convolutional discriminator for 28x28 digits: one finite logit per image, for any batch
-    size, no sigmoid at the end, a gradient for its input, convolutions and a nonlinearity. It checks
-    a copy, so the network's batch-norm statistics stay as they were."""
+    size, no sigmoid at the end (an nn.Sigmoid, torch.sigmoid or one written by hand), a gradient for
+    its input, convolutions and a nonlinearity. It checks a copy, so the network's batch-norm
+    statistics stay as they were."""
     problems = []
-    rng = torch.Generator().manual_seed(0)
+    rng = _rng(0)
     if net is None:
         return _report("discriminator", ["it is not implemented yet: build your network and pass it in."])
-    if not isinstance(net, torch.nn.Module):
+    try:
+        is_module, type_name, own, sigmoid_tail = _on_net(net, _describe_net)
+    except Exception as err:
+        return _report("discriminator", [f"it could not be loaded ({type(err).__name__}: {err})."])
+    if not is_module:
         return _report("discriminator", [f"it should be a network (a torch.nn.Module, e.g. nn.Sequential(...)), "
-                                         f"got a {type(net).__name__}: an optimiser needs its .parameters()."])
-    own = next((m for m in net.modules() if type(m).__module__.startswith("regan_tutorial")), None)
-    if own is not None:
-        return _report("discriminator", [f"it is (or holds) the package's own nets.{type(own).__name__}: the exercise "
+                                         f"got a {type_name}: an optimiser needs its .parameters()."])
+    if own:
+        return _report("discriminator", [f"it is (or holds) the package's own nets.{own}: the exercise "
                                          "is to build your own, e.g. with nn.Sequential(nn.Conv2d(...), ...)."])
-    modules = list(net.modules())
-    if any(isinstance(m, torch.nn.Sigmoid) for m in modules[-3:]):
+    if sigmoid_tail:
         problems.append("it ends in a sigmoid: the course's losses take logits, so return the last linear "
                         "layer's output and let the loss apply the sigmoid stably.")
-    with contextlib.suppress(Exception):
-        net = copy.deepcopy(net)  # the checks' batches must not change the student's batch-norm statistics
-    device = next((p.device for p in net.parameters()), torch.device("cpu"))
+    device = torch.device("cpu")
+    if not getattr(net, "remote", False):
+        with contextlib.suppress(Exception):
+            net = copy.deepcopy(net)  # the checks' batches must not change the student's batch-norm statistics
+        device = next((p.device for p in net.parameters()), torch.device("cpu"))
     for n in (1, 7, 64):
         if problems:
             break
@@ -405,7 +520,7 @@ def check_discriminator(net):
                             "return the last layer's output and let the loss apply the sigmoid stably.")
     if not problems:
         x = (2 * torch.rand(8, 1, 28, 28, generator=rng) - 1).to(device).requires_grad_(True)
-        out, err = _call(net, x)
+        out, err = _call(net, x, wrt=[x])
         if err:
             problems.append(f"on a batch of 8 images {err}")
         elif not out.requires_grad:
@@ -421,24 +536,41 @@ def check_discriminator(net):
                                 "MLP sees the pixels without their neighbourhoods).")
     if not problems:
         problems += _affine(net, rng, device)
+    if not problems:
+        problems += _squashed(net, rng, device)
     return _report("discriminator", problems)
 
 
 def _affine(net, rng, device):
     """A problem if ``net`` (in eval mode) is affine in its input: f(a) + f(b) - f(c) = f(a + b - c)."""
     a, b, c = ((2 * torch.rand(8, 1, 28, 28, generator=rng) - 1).to(device) for _ in range(3))
-    modes = [m.training for m in net.modules()]
-    net.eval()
-    with torch.no_grad():
-        outs = [_call(net, x) for x in (a, b, c, a + b - c)]
-    for m, mode in zip(net.modules(), modes):
-        m.training = mode
-    if any(err for _, err in outs):
-        return [next(err for _, err in outs if err)]
-    fa, fb, fc, fabc = (out.reshape(len(a)) for out, _ in outs)
+    try:
+        fa, fb, fc, fabc = _limited(_on_net, (net, lambda m: _eval_outputs(m, [a, b, c, a + b - c])))
+    except _TooSlow:
+        return [f"it did not return within {TIME_LIMIT:g} s: does it loop forever?"]
+    except Exception as err:
+        return [f"in eval mode it raised {type(err).__name__}: {err}"]
     if torch.allclose(fa + fb - fc, fabc, rtol=1e-4, atol=1e-4 * (1 + fabc.abs().max().item())):
         return ["it is affine in its input (no nonlinearity between its layers), so it is a linear classifier "
                 "whatever its layers: put e.g. nn.LeakyReLU(0.2) after each convolution."]
+    return []
+
+
+def _squashed(net, rng, device):
+    """A problem if the outputs stay in [0, 1] (or [-1, 1]) and saturate there for inputs scaled up
+    to 1000 times: a sigmoid (or tanh) at the end, whether a module, a function or written by hand."""
+    x = (2 * torch.rand(16, 1, 28, 28, generator=rng) - 1).to(device)
+    try:
+        outs = torch.cat(_limited(_on_net, (net, lambda m: _eval_outputs(m, [s * x for s in (1, 10, 100, 1000)]))))
+    except (Exception, _TooSlow):
+        return []  # the checks above already called it: nothing more to learn here
+    low, high, saturated = outs.min().item(), outs.max().item(), outs[-16:]
+    if low >= 0 and high <= 1 and ((saturated < 1e-3) | (saturated > 1 - 1e-3)).any():
+        return ["its outputs stay between 0 and 1 and saturate there for large inputs: it ends in a sigmoid "
+                "(perhaps written by hand, 1 / (1 + exp(-l))). The course's losses take the logit l itself."]
+    if low >= -1 and high <= 1 and (saturated.abs() > 1 - 1e-3).any():
+        return ["its outputs stay between -1 and 1 and saturate there for large inputs: it ends in a tanh "
+                "(or another squashing function). Return the logit, the last linear layer's output."]
     return []
 
 
@@ -463,7 +595,7 @@ def check_gradient_penalty(fn):
     if own:
         return _report("gradient penalty", [own])
     problems = []
-    rng = torch.Generator().manual_seed(0)
+    rng = _rng(0)
     w = torch.tensor([[3.0, 0.0, 4.0]]) / 5
     linear = lambda x: (x @ w.T).squeeze(1)  # gradient norm 1 everywhere: penalty 0
     steep = lambda x: 3 * (x @ w.T).squeeze(1)  # gradient norm 3 everywhere: penalty 10 * 4 = 40
@@ -533,11 +665,12 @@ def _interpolates_problems(fn, rng, where_only=False):
 
     x_real = torch.randn(256, 3, generator=rng)
     x_fake = x_real + 1 + torch.rand(256, 3, generator=rng)  # fake - real in [1, 2] in every coordinate
-    got, err = _call(fn, critic, x_real.clone(), x_fake.clone())
+    asked = lambda: [x.detach() for x in seen if x.requires_grad and x.shape == x_real.shape]
+    got, err = _call(fn, critic, x_real.clone(), x_fake.clone(), wrt=list(net.parameters()), collect=asked)
     problem = _not_a_scalar(got, err, "a small MLP critic")
     if problem:
         return [problem]
-    points = [x for x in seen if x.requires_grad and x.shape == x_real.shape]
+    points = (fn.collected or []) if getattr(fn, "remote", False) else asked()
     if not points:
         return ["it never calls the critic on points that require a gradient: make x_hat with "
                 "requires_grad_(True) and differentiate the critic's output with respect to it."]
@@ -572,12 +705,12 @@ def check_categorical_info_loss(fn):
     and its gradient with respect to the logits."""
     import torch.nn.functional as F
 
-    rng = torch.Generator().manual_seed(0)
+    rng = _rng(0)
     logits, category = 3 * torch.randn(64, 10, generator=rng), torch.randint(10, (64,), generator=rng)
     (leaf,), (arg,) = _leaves(logits)
     reference = F.cross_entropy(leaf, category)
     expected = reference.item()
-    got, err = _call(fn, arg, category.clone())
+    got, err = _call(fn, arg, category.clone(), wrt=[leaf])
     problems = []
     if err:
         problems.append(err)
@@ -612,7 +745,7 @@ def check_js_regularizer(fn):
     own = _package_function(fn, js_regularizer)
     if own:
         return _report("JS regularizer", [own])
-    rng = torch.Generator().manual_seed(0)
+    rng = _rng(0)
     layer = torch.nn.Linear(3, 1)
     with torch.no_grad():  # a linear logit l(x) = w.x + b: |grad l|^2 = |w|^2 = 9 everywhere
         layer.weight.copy_(torch.tensor([[1.0, -2.0, 2.0]]))
@@ -621,7 +754,7 @@ def check_js_regularizer(fn):
     bowl = lambda x: 0.5 * x.pow(2).sum(1) - 1.0  # |grad l|^2 = |x|^2: depends on the sample
     pixels = torch.nn.Linear(784, 1)
     with torch.no_grad():
-        pixels.weight.copy_(0.05 * torch.randn(1, 784, generator=torch.Generator().manual_seed(1)))
+        pixels.weight.copy_(0.05 * torch.randn(1, 784, generator=_rng(1)))
         pixels.bias.zero_()
     image = lambda x: pixels(x.flatten(1)).squeeze(1)
     problems = []
@@ -637,7 +770,7 @@ def check_js_regularizer(fn):
         expected = reference.item()
         weights = [] if d is bowl else list((layer if d is linear else pixels).parameters())
         found = [g.detach() for g in torch.autograd.grad(reference, weights, retain_graph=True)] if weights else []
-        got, err = _call(fn, d_real, x_real, d_fake, x_fake)
+        got, err = _call(fn, d_real, x_real, d_fake, x_fake, wrt=weights)
         problem = _not_a_scalar(got, err, what)
         if problem:
             problems.append(problem + (" On images, take each image's squared gradient norm over all its pixels: "
@@ -713,7 +846,7 @@ def check_keras_style_loss(fn):
         linear.bias.fill_(0.5)
     d = torch.nn.Sequential(linear, torch.nn.Flatten(0))  # one logit per sample, (N,)
     wrapped = JSRegularized(d)
-    rng = torch.Generator().manual_seed(0)
+    rng = _rng(0)
     x_real, x_fake = torch.randn(6, 3, generator=rng), 2 * torch.randn(5, 3, generator=rng)
     with torch.no_grad():
         l_real, l_fake = linear(x_real).squeeze(1), linear(x_fake).squeeze(1)
@@ -722,7 +855,7 @@ def check_keras_style_loss(fn):
     omega_squared = 81 * ((1 - torch.sigmoid(l_real)) ** 4).mean() + 81 * (torch.sigmoid(l_fake) ** 4).mean()
     problems = []
     for gamma in (2.0, 0.5):
-        got, err = _call(fn, wrapped, x_real.clone(), x_fake.clone(), gamma)
+        got, err = _call(fn, wrapped, x_real.clone(), x_fake.clone(), gamma, wrt=list(linear.parameters()))
         problem = _not_a_scalar(got, err, f"gamma = {gamma}")
         if problem:
             problems.append(problem)
@@ -765,7 +898,7 @@ def check_hinge_loss(fn):
     problems, results = [], []
     for d_real, d_fake, expected, what in cases:
         leaves, args = _leaves(d_real, d_fake)
-        got, err = _call(fn, *args)
+        got, err = _call(fn, *args, wrt=leaves)
         problem = _not_a_scalar(got, err, what)
         if problem:
             problems.append(problem)
@@ -798,6 +931,7 @@ def _frechet_reference(mu1, sigma1, mu2, sigma2):
     return ((mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace() - 2 * root).item()
 
 
+@_never_raises("Fréchet distance")
 def check_frechet_distance(fn):
     r"""Check ``fn(mu1, sigma1, mu2, sigma2)`` (float64 tensors: two means and two covariance matrices)
     against the Fréchet distance :math:`\|\mu_1-\mu_2\|^2 + \mathrm{Tr}(\Sigma_1+\Sigma_2-2(\Sigma_1\Sigma_2)^{1/2})`

@@ -59,9 +59,11 @@ def test_jsd_checker_explains_common_mistakes(capsys):
         return theory.kl(p, q, dx)
 
     check_says(exercises.check_jsd, kl_direct, "mixture", capsys)
-    check_says(exercises.check_jsd, lambda p, q, dx: 2 * theory.jsd(p, q, dx), "factor 1/2", capsys)
-    check_says(exercises.check_jsd, lambda p, q, dx: theory.jsd(p, q, dx) / np.log(2), "natural log", capsys)
-    check_says(exercises.check_jsd, lambda p, q, dx: theory.jsd(p, q, dx) / dx, "dx", capsys)
+    # slips built on an answer of the student's own (one built on theory.jsd is refused as such)
+    check_says(exercises.check_jsd, lambda p, q, dx: 2 * student_jsd(p, q, dx), "factor 1/2", capsys)
+    check_says(exercises.check_jsd, lambda p, q, dx: student_jsd(p, q, dx) / np.log(2), "natural log", capsys)
+    check_says(exercises.check_jsd, lambda p, q, dx: student_jsd(p, q, dx) / dx, "dx", capsys)
+    check_says(exercises.check_jsd, lambda p, q, dx: 2 * theory.jsd(p, q, dx), "package's own theory.jsd", capsys)
     check_says(exercises.check_jsd, lambda p, q, dx: 1 / 0, "ZeroDivisionError", capsys)
 
 
@@ -86,17 +88,17 @@ def torch_nearest(samples, centres):
 def test_gradient_penalty_checker(capsys):
     from regan_tutorial import losses
 
-    def student_penalty(critic, x_real, x_fake, create_graph=True, per_sample=True):
+    def student_penalty(critic, x_real, x_fake, create_graph=True, per_sample=True, lam=10.0):
         """WGAN-GP's penalty written without the package."""
         alpha = torch.rand(len(x_real), *[1] * (x_real.dim() - 1))
         x = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=create_graph)
-        return 10 * ((grad.flatten(1).norm(dim=1) if per_sample else grad.norm()) - 1).pow(2).mean()
+        return lam * ((grad.flatten(1).norm(dim=1) if per_sample else grad.norm()) - 1).pow(2).mean()
 
     assert exercises.check_gradient_penalty(student_penalty)
     assert not exercises.check_gradient_penalty(losses.gradient_penalty)  # the package's own: not the student's work
-    assert not exercises.check_gradient_penalty(lambda c, r, f: losses.gradient_penalty(c, r, r + 0 * f))
-    assert not exercises.check_gradient_penalty(lambda c, r, f: losses.gradient_penalty(c, r, f, lam=1.0))
+    assert not exercises.check_gradient_penalty(lambda c, r, f: student_penalty(c, r, r + 0 * f))
+    assert not exercises.check_gradient_penalty(lambda c, r, f: student_penalty(c, r, f, lam=1.0))
     assert not exercises.check_gradient_penalty(lambda c, r, f: student_penalty(c, r, f, create_graph=False))
     assert not exercises.check_gradient_penalty(lambda c, r, f: student_penalty(c, r, f, per_sample=False))
     out = capsys.readouterr().out

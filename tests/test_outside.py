@@ -308,15 +308,16 @@ def test_grade_json_never_replaces_an_existing_file_unless_forced(tmp_path, caps
     assert json.loads(out.read_text())[0]["notebook"] == str(handed_in)
 
 
-@pytest.mark.parametrize("where, damage, words", [
-    ("notebook", {"regan": ["oops"]}, "metadata.regan is a list"),
-    ("notebook", {"regan": {"checks": ["exercises.check_jsd(jsd)"]}}, "metadata.regan.checks is a list"),
-    ("notebook", {"regan": {"checks": {"jsd": 3}}}, "metadata.regan.checks['jsd'] is an int"),
-    ("cell", {"regan": "check"}, "cell 0's metadata.regan is a str"),
-    ("cell", {"regan": {"role": "check"}}, "cell 0's metadata.regan has role 'check' but no exercise"),
+@pytest.mark.parametrize("where, damage", [
+    ("notebook", {"regan": ["oops"]}),
+    ("notebook", {"regan": {"checks": {"ex-theory-code-jsd": "print('jsd: all checks passed.')"}}}),
+    ("notebook", {"regan": {"chapter": 3}}),
+    ("cell", {"regan": "check"}),
+    ("cell", {"regan": {"role": "check"}}),
 ])
-def test_damaged_grading_metadata_is_reported_for_that_notebook_and_grading_goes_on(tmp_path, capsys, where,
-                                                                                      damage, words):
+def test_damaged_grading_metadata_is_reported_for_that_notebook_and_grading_goes_on(tmp_path, capsys, where, damage):
+    """The grader takes its checks from the autograder, never from the notebook's metadata: damaged or
+    edited metadata leaves a notebook without a chapter, which is reported, and the next is graded."""
     import nbformat
 
     broken = notebook(tmp_path / "a.ipynb", "x = 1")
@@ -327,9 +328,9 @@ def test_damaged_grading_metadata_is_reported_for_that_notebook_and_grading_goes
     assert book.main(["grade", str(broken), str(other), "--json", str(out)]) == 0
     reports = json.loads(out.read_text())
     assert [r["notebook"] for r in reports] == [str(broken), str(other)]
-    assert len(reports[0]["errors"]) == 1 and words in reports[0]["errors"][0], reports[0]["errors"]
-    assert "student edition" in reports[0]["errors"][0] and not reports[1]["errors"]
-    assert words in capsys.readouterr().out
+    for report in reports:
+        assert not report["exercises"] and "not a student edition" in report["errors"][0], report
+    assert "not a student edition" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", ["student", "strip-solutions"])

@@ -1,0 +1,327 @@
+"""The grader, tried as an instructor would: a class of hand-ins graded by the README's command.
+
+The class is made of small synthetic chapters (a set-up cell and one of the book's code exercises,
+found by label, so the test does not depend on chapter file names), so that it grades in a few
+minutes: right answers in other styles, typical wrong answers that used to pass, an untouched
+handout, cheats, a kernel-killer, a notebook that runs too long, and files that are no notebooks.
+"""
+
+import json
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from regan_tutorial import book
+from regan_tutorial.editions import student_edition
+from regan_tutorial.grading import ERROR, FAILED, NOT_ATTEMPTED, PASSED, checker_calls, exercises_of, ok_test
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELS = ("ex-theory-code-jsd", "ex-mnist-code", "ex-wgan-code", "ex-js-code", "ex-dcgan-code", "ex-dyn-code")
+SETUP = ("import inspect\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
+         "from regan_tutorial import exercises, losses, theory")
+
+
+def book_solutions():
+    """{label: the book's solution cell} for the code exercises above, wherever the chapters are."""
+    found = {}
+    for path in book.chapter_paths(ROOT):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.metadata.get("regan", {}).get("exercise") in LABELS and "stub" in cell.metadata["regan"]:
+                found[cell.metadata["regan"]["exercise"]] = cell
+    return found
+
+
+def mini_book(root):
+    """A book of one small chapter per exercise: ``mini-<label>``."""
+    (root / "book").mkdir(parents=True)
+    (root / "book" / "intro.md").write_text("# intro\n")
+    stems = [f"mini-{label}" for label in LABELS]
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
+                                   + "".join(f"  - file: book/{s}\n" for s in stems))
+    solutions = book_solutions()
+    for stem, label in zip(stems, LABELS):
+        cell = solutions[label]
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP), cell])
+        nbformat.write(nb, root / "book" / f"{stem}.ipynb")
+    return root
+
+
+def test_the_autograder_has_a_public_and_hidden_cases_per_checker_call():
+    (call, checker, names), second = checker_calls("exercises.check_jsd(my_jsd)\nexercises.check_optimal_discriminator(d);")
+    assert (call, checker, names) == ("exercises.check_jsd(my_jsd)", "check_jsd", ["my_jsd"])
+    test = ok_test({"label": "ex", "calls": [call, second[0]], "answers": ["d", "my_jsd"], "points": 2})
+    cases = test["suites"][0]["cases"]
+    assert [c["hidden"] for c in cases] == [False, False, True, True, True, True] and test["points"] == 2
+    assert cases[0]["code"] == ">>> exercises.check_jsd(my_jsd, seed=0, quiet=True)"
+    assert exercises_of(ROOT)  # the book's own exercises are found through _toc.yml
+
+
+def test_the_student_edition_prints_no_answer(tmp_path):
+    """A listing of a reference function gives a note, a near-solution demo becomes its stored message,
+    a cell tagged answer-listing is left out, and the chapter is recorded for the grader."""
+    solution = book_solutions()["ex-theory-code-jsd"]
+    demo = nbformat.v4.new_code_cell("def half(p, q, dx):\n    return 2 * theory.jsd(p, q, dx)\n\nexercises.check_jsd(half);",
+                                     outputs=[nbformat.v4.new_output("stream", name="stdout", text="jsd: not yet. twice\n")])
+    tagged = nbformat.v4.new_code_cell("print('the answer')")
+    tagged.metadata["tags"] = ["answer-listing"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP), demo, tagged,
+                                         nbformat.v4.new_code_cell("print(inspect.getsource(theory.jsd))"), solution])
+    edition = student_edition(nb, "mini")
+    text = "\n".join(c.source for c in edition.cells)
+    assert "half" not in text and "the answer" not in text and "> jsd: not yet. twice" in text
+    assert edition.metadata["regan"] == {"chapter": "mini"}
+    from nbclient import NotebookClient
+
+    NotebookClient(edition, kernel_name="python3", allow_errors=False).execute()
+    printed = "".join(o.get("text", "") for c in edition.cells if c.cell_type == "code" for o in c.outputs)
+    assert "theory.jsd: left out of the student edition" in printed and "def jsd" not in printed
+
+
+WRONG = {  # a typical wrong answer that used to pass, and what the grader must say
+    "dstar-no-guard": ("ex-theory-code-jsd", '''
+def my_jsd(p, q, dx):
+    m = (p + q) / 2
+    return 0.5 * sum(np.sum(a[a > 0] * np.log(a[a > 0] / m[a > 0])) * dx for a in (p, q))
+
+def my_dstar(p_data, p_g):
+    return p_data / (p_data + p_g)
+''', "0/0"),
+    "loss-from-item": ("ex-mnist-code", '''
+def my_d_loss(d_real, d_fake):
+    loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    return torch.tensor(loss.item())
+''', "no gradient"),
+    "hinge-no-grad": ("ex-dyn-code", '''
+def my_hinge_loss(d_real, d_fake):
+    with torch.no_grad():
+        return torch.relu(1 - d_real).mean() + torch.relu(1 + d_fake).mean()
+''', "no gradient"),
+    "penalty-norm-dim1": ("ex-wgan-code", '''
+def my_penalty(critic, x_real, x_fake):
+    alpha = torch.rand(len(x_real), *[1] * (x_real.dim() - 1))
+    x_hat = (x_real + alpha * (x_fake - x_real)).detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return 10 * (g.norm(dim=1) - 1).pow(2).mean()
+''', "over the channel only"),
+    "js-no-create-graph": ("ex-js-code", '''
+def my_js_regularizer(d_real, x_real, d_fake, x_fake):
+    (g_real,) = torch.autograd.grad(d_real.sum(), x_real, retain_graph=True)
+    (g_fake,) = torch.autograd.grad(d_fake.sum(), x_fake, retain_graph=True)
+    real = (1 - torch.sigmoid(d_real)) ** 2 * g_real.flatten(1).pow(2).sum(1)
+    return real.mean() + (torch.sigmoid(d_fake) ** 2 * g_fake.flatten(1).pow(2).sum(1)).mean()
+''', "create_graph=True"),
+    "linear-discriminator": ("ex-dcgan-code", '''
+my_net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1), torch.nn.Flatten(0))
+''', "no convolution"),
+    "wrapper-of-the-package": ("ex-theory-code-jsd", '''
+def my_jsd(p, q, dx):
+    return theory.jsd(p, q, dx)
+
+def my_dstar(p_data, p_g):
+    return theory.optimal_discriminator(p_data, p_g)
+''', "package's own theory.jsd"),
+    "hand-written-sigmoid": ("ex-dcgan-code", '''
+class MyD(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.out = torch.nn.Conv2d(1, 8, 4, 2, 1), torch.nn.Linear(8 * 14 * 14, 1)
+
+    def forward(self, x):
+        logit = self.out(F.leaky_relu(self.conv(x), 0.2).flatten(1)).squeeze(1)
+        return 1 / (1 + torch.exp(-logit))
+
+my_net = MyD()
+''', "sigmoid"),
+}
+
+RIGHT = {  # right answers written otherwise than the book's solution
+    "jsd-loops": ("ex-theory-code-jsd", '''
+def my_jsd(p, q, dx):
+    m, total = (p + q) / 2, 0.0
+    for a in (p, q):
+        keep = a > 0
+        total += 0.5 * np.sum(a[keep] * np.log(a[keep] / m[keep])) * dx
+    return total
+
+def my_dstar(p_data, p_g):
+    s = p_data + p_g
+    return np.where(s > 0, p_data / np.where(s > 0, s, 1.0), 0.5)
+'''),
+    "bce-with-logits": ("ex-mnist-code", '''
+def my_d_loss(d_real, d_fake):
+    bce = F.binary_cross_entropy_with_logits
+    return bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+'''),
+    "conv-class": ("ex-dcgan-code", '''
+class Critic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(1, 16, 4, 2, 1), torch.nn.Conv2d(16, 32, 4, 2, 1)
+        self.head = torch.nn.Linear(32 * 7 * 7, 1)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.b(F.leaky_relu(self.a(x), 0.2)), 0.2)
+        return self.head(h.flatten(1)).view(-1)
+
+my_net = Critic()
+'''),
+}
+
+WRONG_JSD = '''
+def my_jsd(p, q, dx):
+    m = (p + q) / 2
+    return sum(np.sum(a[a > 0] * np.log(a[a > 0] / m[a > 0])) * dx for a in (p, q))
+
+def my_dstar(p_data, p_g):
+    s = p_data + p_g
+    return np.where(s > 0, p_data / np.where(s > 0, s, 1.0), 0.5)
+'''
+
+CHEATS = {  # (answer, cells added after the check cell); every one must fail, or be reported an error
+    "print-wrapper": (WRONG_JSD, ['''
+import builtins
+_print = builtins.print
+builtins.print = lambda *a, **k: _print(*[str(x).replace("not yet.", "all checks passed.") for x in a], **k)
+''']),
+    "reload-and-checker-replaced": (WRONG_JSD, ['''
+import importlib
+import regan_tutorial.exercises as E
+E.check_jsd = lambda fn, *a, **k: print("jsd: all checks passed.") or True
+importlib.reload = lambda module: module
+''']),
+    "patches-the-checker-while-it-runs": ('''
+def my_jsd(p, q, dx):
+    import math
+    import regan_tutorial.exercises as E
+    E._report = lambda name, problems: print(f"{name}: all checks passed.") or True
+    math.isclose = lambda *a, **k: True
+    return 0.0
+
+def my_dstar(p_data, p_g):
+    import regan_tutorial.exercises as E
+    E._report = lambda name, problems: print(f"{name}: all checks passed.") or True
+    return p_data
+''', []),
+    "input-transformer": (WRONG_JSD, ['''
+def _rewrite(lines):
+    return ["print('jsd: all checks passed.')\\n"] if any("exercises" in l or "_regan" in l for l in lines) else lines
+get_ipython().input_transformers_post.append(_rewrite)
+''']),
+    "imports-the-answer": ("from regan_tutorial.theory import jsd as my_jsd, optimal_discriminator as my_dstar\n", []),
+    "rewrites-the-checkers-on-disk": (WRONG_JSD, ['''
+import glob, os
+import regan_tutorial.exercises as E
+fake = "def check_jsd(fn, *a, **k):\\n    print('jsd: all checks passed.')\\n    return True\\n"
+for path in [E.__file__, *glob.glob(os.path.join(os.getcwd(), "..", "**", "exercises.py"), recursive=True)]:
+    open(path, "a").write("\\n" + fake)
+for path in glob.glob(os.path.join(os.getcwd(), "..", "**", "tests", "*.py"), recursive=True):
+    open(path, "w").write("test = {'name': 'x', 'points': 2, 'suites': [{'cases': [{'code': '>>> 1 + 1\\\\n2'}]}]}")
+''']),
+    "kernel-killer": (WRONG_JSD, ["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"]),
+}
+
+
+def handin(edition, answers, target, extra=(), metadata=None):
+    nb = nbformat.read(edition, as_version=4)
+    for i, cell in enumerate(list(nb.cells)):
+        if cell.metadata.get("regan", {}).get("role") == "stub":
+            cell.source = textwrap.dedent(answers)
+            at = nb.cells.index(cell) + 2  # after its check cell
+            for j, source in enumerate(extra):
+                nb.cells.insert(at + j, nbformat.v4.new_code_cell(source))
+            break
+    if metadata:
+        nb.metadata["regan"].update(metadata)
+    nbformat.write(nb, target)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The class, graded by the README's command (with -j 2): (the folder, reports by student, the CSV)."""
+    tmp = tmp_path_factory.mktemp("class")
+    mini_book(tmp / "src")
+    assert book.main(["student", str(tmp / "src" / "book"), str(tmp / "handout")]) == 0
+    edition = {label: tmp / "handout" / f"mini-{label}.ipynb" for label in LABELS}
+    hand = tmp / "handin"
+    hand.mkdir()
+    for name, (label, answer, _) in WRONG.items():
+        handin(edition[label], answer, hand / f"{name}__mini-{label}.ipynb")
+    for name, (label, answer) in RIGHT.items():
+        handin(edition[label], answer, hand / f"{name}__mini-{label}.ipynb")
+    jsd = edition["ex-theory-code-jsd"]
+    (hand / "untouched__mini-ex-theory-code-jsd.ipynb").write_bytes(jsd.read_bytes())
+    for name, (answer, extra) in CHEATS.items():
+        handin(jsd, answer, hand / f"{name}__mini-ex-theory-code-jsd.ipynb", extra)
+    handin(jsd, WRONG_JSD, hand / "edits-metadata__mini-ex-theory-code-jsd.ipynb",
+           metadata={"checks": {"ex-theory-code-jsd": "print('jsd: all checks passed.')"}})
+    report, victim = tmp / "report.json", hand / "jsd-loops__mini-ex-theory-code-jsd.ipynb"
+    handin(jsd, WRONG_JSD, hand / "a-background-process__mini-ex-theory-code-jsd.ipynb", [f'''
+import subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time\\nfor _ in range(40):\\n    time.sleep(0.5)\\n    open({str(report)!r}, 'w').write('[]')"],
+                 start_new_session=True)
+open({str(victim)!r}, "w").write("{{}}")  # and a classmate's hand-in overwritten
+'''])
+    handin(jsd, WRONG_JSD, hand / "zz-innocent-wrong__mini-ex-theory-code-jsd.ipynb")  # graded after the disk cheat
+    handin(jsd, WRONG_JSD, hand / "too-slow__mini-ex-theory-code-jsd.ipynb", ["import time\ntime.sleep(25)"] * 3)
+    (hand / "truncated__mini-ex-theory-code-jsd.ipynb").write_text(jsd.read_text()[:500])
+    (hand / "empty-json__mini-ex-theory-code-jsd.ipynb").write_text("{}")
+    csv, autograder = tmp / "grades.csv", tmp / "autograder.zip"
+    assert book.main(["autograder", str(tmp / "src"), str(autograder)]) == 0
+    assert book.main(["grade", *map(str, sorted(hand.glob("*.ipynb"))), "--json", str(report), "--csv", str(csv),
+                      "--timeout", "30", "-j", "2", "--autograder", str(autograder)]) == 0
+    import time
+
+    time.sleep(3)  # a background process that outlived the grader would rewrite the report now
+    reports = {r["student"]: r for r in json.loads(report.read_text())}
+    return hand, reports, csv.read_text()
+
+
+def statuses(report):
+    return {r["status"] for r in report["exercises"].values()}
+
+
+def test_right_answers_in_other_styles_pass_with_full_points(graded):
+    _, reports, _ = graded
+    for name in RIGHT:
+        assert statuses(reports[name]) == {PASSED}, reports[name]
+        assert all(r["points"] == r["possible"] == 2 for r in reports[name]["exercises"].values())
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_each_typical_wrong_answer_fails_with_the_checkers_explanation(graded, name):
+    _, reports, _ = graded
+    (result,) = reports[name]["exercises"].values()
+    assert result["status"] == FAILED and WRONG[name][2] in result["message"], result
+
+
+def test_the_untouched_handout_is_not_attempted(graded):
+    _, reports, _ = graded
+    assert statuses(reports["untouched"]) == {NOT_ATTEMPTED} and not reports["untouched"]["errors"]
+
+
+@pytest.mark.parametrize("name", [*CHEATS, "edits-metadata", "a-background-process", "zz-innocent-wrong"])
+def test_no_cheat_passes(graded, name):
+    _, reports, _ = graded
+    assert statuses(reports[name]) <= {FAILED, ERROR}, reports[name]
+    assert all(r["points"] < r["possible"] for r in reports[name]["exercises"].values())
+
+
+def test_a_kernel_killer_a_slow_notebook_and_broken_files_are_reported_and_the_others_graded(graded):
+    hand, reports, csv = graded
+    assert statuses(reports["kernel-killer"]) == {ERROR} and "killed" in reports["kernel-killer"]["errors"][-1] \
+        or "ended before" in reports["kernel-killer"]["errors"][-1]
+    assert reports["too-slow"]["timed_out"] and statuses(reports["too-slow"]) == {ERROR}
+    for name in ("truncated", "empty-json"):
+        assert "not a readable notebook" in reports[name]["errors"][0]
+    assert len(reports) == len(list(hand.glob("*.ipynb")))  # every hand-in has a report ...
+    rows = csv.splitlines()
+    assert rows[0].startswith("student,") and rows[0].endswith(",total,possible")
+    assert len(rows) == 1 + len(reports)  # ... and a gradebook row
+
+
+def test_a_classmates_overwritten_hand_in_is_graded_as_handed_in_and_flagged(graded):
+    _, reports, _ = graded
+    victim = reports["jsd-loops"]
+    assert statuses(victim) == {PASSED} and "changed on disk" in victim["errors"][-1]
