@@ -1,15 +1,32 @@
 r"""Training dynamics of the Dirac-GAN (Mescheder, Geiger and Nowozin, ICML 2018, Sec. 2).
 
 The data is a point mass at 0, the generator a point mass at :math:`\theta`, and the
-discriminator's logit is linear, :math:`l(x) = \psi x`. The game's value is
+discriminator's logit is linear, :math:`l(x) = \psi x`. As everywhere in the course,
+:math:`D = \sigma(l)` is the probability that a sample is *real*, so the game's value
+:math:`\mathbb{E}_{\text{data}}[f(l(x))] + \mathbb{E}_{\text{fake}}[f(-l(\tilde x))]` is
 
-.. math:: L(\theta, \psi) = f(\psi\theta) + f(0),
+.. math:: L(\theta, \psi) = f(-\psi\theta) + f(0),
 
-with :math:`f(t) = -\log(1 + e^{-t})` for the GAN of Goodfellow et al. and :math:`f(t) = t` for
-WGAN. The generator descends :math:`L`, the discriminator ascends :math:`L - \gamma\,\Omega(\theta, \psi)`
-for a penalty :math:`\Omega`. Its only equilibrium is :math:`(\theta, \psi) = (0, 0)`; whether
-training reaches it is decided by the eigenvalues of the Jacobian of the gradient field there.
-Everything is in float64, so eigenvalues can be compared with the paper's closed forms.
+with :math:`f(t) = -\log(1 + e^{-t}) = \log\sigma(t)` for the GAN of Goodfellow et al. and
+:math:`f(t) = t` for WGAN. Mescheder et al. write :math:`f(\psi\theta) + f(0)`: their
+:math:`\sigma(D)` is the probability of *fake*. The two are one game with :math:`\psi \to -\psi`,
+with the same eigenvalues; the sign matters for the JS regularizer, which weights real and fake
+differently.
+
+The generator descends :math:`L`, the discriminator ascends :math:`L - \tfrac{\gamma}{2}\Omega(\theta, \psi)`,
+for every penalty :math:`\Omega` here: the form of R1, :math:`\tfrac{\gamma}{2}\|\nabla_x l\|^2`, and of
+Roth et al.'s :math:`\tfrac{\gamma}{2}\Omega`, and the weight the training loop gives ``regularizer=``.
+Each penalty is :math:`\Omega` as :mod:`regan_tutorial.losses` defines it, at the Dirac-GAN:
+
+- R1 (``losses.r1_regularizer``): :math:`\|\nabla_x l\|^2` at the data, :math:`\psi^2`;
+- JS (``losses.js_regularizer``): :math:`(1 - \sigma(l(0)))^2\psi^2 + \sigma(l(\theta))^2\psi^2
+  = (\tfrac14 + \sigma(\psi\theta)^2)\,\psi^2`, real weighted by :math:`(1 - \sigma)^2`, fake by :math:`\sigma^2`;
+- WGAN-GP: :math:`2(|\psi| - 1)^2`, so that :math:`\tfrac{\gamma}{2}\Omega` is the paper's
+  :math:`\lambda(\|\nabla_x l\| - 1)^2` with :math:`\gamma = \lambda`.
+
+The only equilibrium is :math:`(\theta, \psi) = (0, 0)`; whether training reaches it is decided
+by the eigenvalues of the Jacobian of the gradient field there. Everything is in float64, so
+eigenvalues can be compared with the paper's closed forms.
 """
 
 import math
@@ -20,7 +37,8 @@ import torch.nn.functional as F
 
 
 def f_gan(t):
-    r""":math:`f(t) = -\log(1 + e^{-t}) = \log\sigma(t)`: :math:`f'(0) = \tfrac12`, :math:`f''(0) = -\tfrac14`."""
+    r""":math:`f(t) = -\log(1 + e^{-t}) = \log\sigma(t)`: :math:`f'(t) = \sigma(-t)`, :math:`f'(0) = \tfrac12`,
+    :math:`f''(0) = -\tfrac14`."""
     return -F.softplus(-t)
 
 
@@ -34,24 +52,30 @@ def no_penalty(theta, psi):
 
 
 def r1_penalty(theta, psi):
-    r"""R1, :math:`\tfrac12\|\nabla_x l\|^2` at the data (x = 0): :math:`\psi^2 / 2`; weight :math:`\gamma`."""
-    return psi ** 2 / 2
+    r"""R1's :math:`\Omega = \|\nabla_x l\|^2` at the data (x = 0): :math:`\psi^2`; the field subtracts
+    :math:`\tfrac{\gamma}{2}\Omega`, the paper's :math:`\tfrac{\gamma}{2}\|\nabla D\|^2`."""
+    return psi ** 2
 
 
 def js_penalty(theta, psi):
-    r"""Roth et al.'s :math:`\tfrac12\Omega`: :math:`\tfrac12[(1 - \sigma(0))^2 + \sigma(\psi\theta)^2]\,\psi^2`
-    (the gradient of :math:`l` is :math:`\psi` at the data and at the fake), so that weight
-    :math:`\gamma` gives the discriminator's :math:`\tfrac{\gamma}{2}\Omega`."""
-    return ((1 - torch.sigmoid(torch.zeros((), dtype=psi.dtype))) ** 2 + torch.sigmoid(psi * theta) ** 2) * psi ** 2 / 2
+    r"""Roth et al.'s :math:`\Omega`, as ``losses.js_regularizer``: the real (x = 0) weighted by
+    :math:`(1 - \sigma(l(0)))^2 = \tfrac14`, the fake (x = :math:`\theta`) by :math:`\sigma(l(\theta))^2
+    = \sigma(\psi\theta)^2`, each times :math:`\|\nabla_x l\|^2 = \psi^2`; the field subtracts
+    :math:`\tfrac{\gamma}{2}\Omega`."""
+    real = (1 - torch.sigmoid(torch.zeros((), dtype=psi.dtype))) ** 2  # l(0) = 0 at the data
+    fake = torch.sigmoid(psi * theta) ** 2  # l(theta) = psi * theta at the fake
+    return (real + fake) * psi ** 2
 
 
 def gp_penalty(theta, psi):
-    r"""WGAN-GP's :math:`(\|\nabla_x l\| - 1)^2 = (|\psi| - 1)^2` (the same at every interpolate); weight :math:`\lambda`."""
-    return (psi.abs() - 1) ** 2
+    r"""WGAN-GP's penalty, :math:`2(|\psi| - 1)^2` (:math:`\|\nabla_x l\| = |\psi|` at every interpolate),
+    so that the field's :math:`\tfrac{\gamma}{2}\Omega` is :math:`\lambda(|\psi| - 1)^2` with :math:`\gamma = \lambda`."""
+    return 2 * (psi.abs() - 1) ** 2
 
 
 def vector_field(theta, psi, f=f_gan, penalty=no_penalty, gamma=0.0, noise=0.0, nodes=40):
-    r"""The gradient field :math:`v = (-\partial_\theta L,\ \partial_\psi (L - \gamma\Omega))` at one point.
+    r"""The gradient field :math:`v = (-\partial_\theta L,\ \partial_\psi (L - \tfrac{\gamma}{2}\Omega))` at one point,
+    with :math:`L = f(-\psi\theta) + f(0)` (``l(x) = psi * x``, :math:`\sigma(l)` = P(real)).
 
     ``noise`` > 0 adds instance noise :math:`\varepsilon \sim \mathcal N(0, \sigma^2)` to data and fake,
     with the expectation taken exactly (Gauss-Hermite quadrature with ``nodes`` points).
@@ -60,11 +84,11 @@ def vector_field(theta, psi, f=f_gan, penalty=no_penalty, gamma=0.0, noise=0.0, 
     if noise:
         x, w = np.polynomial.hermite_e.hermegauss(nodes)
         eps, weight = torch.as_tensor(noise * x), torch.as_tensor(w / math.sqrt(2 * math.pi))
-        value = (weight * (f(psi * (theta + eps)) + f(psi * eps))).sum()
+        value = (weight * (f(-psi * (theta + eps)) + f(psi * eps))).sum()  # fake at theta + eps, data at eps
     else:
-        value = f(psi * theta) + f(torch.zeros((), dtype=torch.float64))
+        value = f(-psi * theta) + f(torch.zeros((), dtype=torch.float64))
     g_theta, = torch.autograd.grad(value, theta, create_graph=True)
-    g_psi, = torch.autograd.grad(value - gamma * penalty(theta, psi), psi, create_graph=True)
+    g_psi, = torch.autograd.grad(value - gamma / 2 * penalty(theta, psi), psi, create_graph=True)
     return torch.stack([-g_theta, g_psi])
 
 
@@ -75,15 +99,17 @@ def jacobian(theta=0.0, psi=0.0, **field):
 
 
 def eigenvalues(**field):
-    """Eigenvalues of the Jacobian at the equilibrium (0, 0): real parts < 0 attract, = 0 circle."""
+    """Eigenvalues of the Jacobian at the equilibrium (0, 0): real parts < 0 attract the gradient flow,
+    = 0 circle. Discrete simultaneous steps of size h also need |1 + h lambda| < 1 for each."""
     return torch.linalg.eigvals(jacobian(**field))
 
 
 def trajectory(theta, psi, steps, lr=0.1, lr_d=None, mode="simultaneous", clip=None, **field):
     """Discrete gradient steps from (theta, psi): ``simultaneous`` (both from the same point) or
-    ``alternating`` (the generator first, the discriminator at the generator's new point, as the
-    course's loop does); ``lr_d`` gives the discriminator its own step size (two time-scale
-    updates, Heusel et al. 2017); ``clip`` clamps psi to [-clip, clip] (WGAN). Returns (steps + 1, 2)."""
+    ``alternating`` (the discriminator first, then the generator against the discriminator's new
+    slope, in the order of the course's loop, ``train.train``); ``lr_d`` gives the discriminator its
+    own step size (two time-scale updates, Heusel et al. 2017); ``clip`` clamps psi to [-clip, clip]
+    after the discriminator's step (WGAN). Returns (steps + 1, 2)."""
     if mode not in ("simultaneous", "alternating"):
         raise ValueError(f"mode {mode!r} is not one of simultaneous, alternating")
     lr_d = lr if lr_d is None else lr_d
@@ -91,11 +117,11 @@ def trajectory(theta, psi, steps, lr=0.1, lr_d=None, mode="simultaneous", clip=N
     for _ in range(steps):
         t, p = points[-1]
         v = vector_field(t, p, **field).detach()
-        t_new = t + lr * v[0]
-        if mode == "alternating":
-            v = vector_field(t_new, p, **field).detach()
         p_new = p + lr_d * v[1]
         if clip is not None:
             p_new = p_new.clamp(-clip, clip)
+        if mode == "alternating":
+            v = vector_field(t, p_new, **field).detach()
+        t_new = t + lr * v[0]
         points.append(torch.stack([t_new, p_new]))
     return torch.stack(points)

@@ -29,7 +29,7 @@ import threading
 import numpy as np
 import torch
 
-from . import losses, metrics, theory
+from . import dynamics, losses, metrics, theory
 
 TIME_LIMIT = 30.0  # seconds for one call of a student's function; ample for the exercises' small cases
 
@@ -982,3 +982,99 @@ def check_frechet_distance(fn):
         problems.append(f"for {what} it gives {value:.4f}, but the Fréchet distance is {expected:.4f}. {hint}")
         break
     return _report("Fréchet distance", problems)
+
+
+def _dirac_slips(theta, psi, gamma):
+    """The usual slips in the Dirac-GAN's field with R1, each as (theta', psi') beside its hint."""
+    s, m = torch.sigmoid(psi * theta), torch.sigmoid(-psi * theta)  # f'(-psi theta) = sigma(psi theta)
+    log_m = torch.nn.functional.logsigmoid(-psi * theta)  # f(-psi theta) itself
+    return [
+        ((-psi * m, theta * m - gamma * psi),
+         "it is Mescheder et al.'s convention, L = f(psi theta) + f(0), in which sigma is the probability of "
+         "*fake*. Here D = sigma(l) is P(real) with l(x) = psi x, so the fake's term is log(1 - sigma(psi theta)) "
+         "= f(-psi theta): L = f(-psi theta) + f(0). (The eigenvalues at (0, 0) agree; the field is mirrored in psi.)"),
+        ((-psi * s, -theta * s - gamma * psi),
+         "the generator's component has the wrong sign: the generator descends L, theta' = -dL/dtheta."),
+        ((psi * s, theta * s - gamma * psi),
+         "the discriminator's game term has the wrong sign: the discriminator ascends L, psi' = +dL/dpsi - ..."),
+        ((psi * s, -theta * s + gamma * psi),
+         "the penalty's sign is flipped: the discriminator ascends L - (gamma/2) psi^2, so R1 pulls psi towards 0, "
+         "-gamma psi."),
+        ((psi * s, -theta * s - 2 * gamma * psi),
+         "R1 is weighted gamma instead of gamma/2: the discriminator ascends L - (gamma/2) psi^2, whose derivative "
+         "in psi ends in -gamma psi (it has -2 gamma psi)."),
+        ((psi * s, -theta * s - gamma / 2 * psi),
+         "the derivative of (gamma/2) psi^2 is gamma psi, not (gamma/2) psi: the 2 of psi^2 went missing."),
+        ((psi * m, -theta * m - gamma * psi),
+         "the derivative of f is wrong: for f(t) = log sigma(t), f'(t) = sigma(-t) = 1 - sigma(t), so "
+         "f'(-psi theta) = sigma(psi theta); it uses sigma(-psi theta). (Both are 1/2 at the equilibrium: only "
+         "points away from it show it.)"),
+        ((psi * log_m, -theta * log_m - gamma * psi),
+         "it uses f where its derivative belongs: by the chain rule d/dtheta f(-psi theta) = -psi f'(-psi theta)."),
+        ((psi * s, -theta * s),
+         "the R1 term is missing: with the penalty the discriminator's component ends in -gamma psi."),
+        ((-theta * s - gamma * psi, psi * s),
+         "the components are swapped: return (theta', psi'), the generator's first."),
+    ]
+
+
+@_never_raises("Dirac-GAN field")
+def check_dirac_field(fn):
+    r"""Check ``fn(theta, psi, gamma)`` (0-d float64 tensors theta and psi, a float gamma) against the
+    Dirac-GAN's field with R1, :math:`v = (-\partial_\theta L,\ \partial_\psi(L - \tfrac{\gamma}{2}\psi^2))`,
+    :math:`L = f(-\psi\theta) + f(0)`, :math:`f = \log\sigma` (:mod:`regan_tutorial.dynamics`' convention:
+    :math:`D = \sigma(l)` = P(real), :math:`l(x) = \psi x`): its values away from the equilibrium, then
+    its Jacobian by ``torch.autograd.functional.jacobian``, which needs a result built with torch operations."""
+    own = _package_function(fn, dynamics.vector_field)
+    if own:
+        return _report("Dirac-GAN field", [own])
+    d = torch.float64
+
+    def reference(theta, psi, gamma):
+        return dynamics.vector_field(theta, psi, penalty=dynamics.r1_penalty, gamma=gamma)
+
+    cases = [(0.7, 1.3, 0.5), (-1.2, 0.4, 1.0), (0.5, -2.0, 2.0)]  # away from (0, 0), where slips differ
+    problems = []
+    for theta, psi, gamma in cases:
+        what = f"theta = {theta}, psi = {psi}, gamma = {gamma}"
+        got, err = _call(fn, torch.tensor(theta, dtype=d), torch.tensor(psi, dtype=d), gamma)
+        if err:
+            problems.append(f"for {what}, {err}")
+            break
+        if not torch.is_tensor(got) or got.numel() != 2:
+            problems.append(f"for {what} it returns {got!r}: return one tensor of two entries, (theta', psi'), "
+                            "e.g. torch.stack([theta_dot, psi_dot]).")
+            break
+        value = got.detach().to(d).flatten()
+        expected = reference(theta, psi, gamma).detach()
+        if torch.allclose(value, expected, rtol=1e-5, atol=1e-8):
+            continue
+        t, p = torch.tensor(theta, dtype=d), torch.tensor(psi, dtype=d)
+        hint = next((h for v, h in _dirac_slips(t, p, gamma)
+                     if torch.allclose(value, torch.stack(list(v)), rtol=1e-5, atol=1e-8)), "")
+        problems.append(f"for {what} it gives ({value[0]:.4f}, {value[1]:.4f}), but the field is "
+                        f"({expected[0]:.4f}, {expected[1]:.4f}). {hint}")
+        break
+    for theta, psi, gamma in [] if problems else [(0.0, 0.0, 1.0), (0.0, 0.0, 0.3), (0.7, 1.3, 0.5)]:
+        point = torch.tensor([theta, psi], dtype=d)
+        try:
+            with _seeded():
+                found = _limited(torch.autograd.functional.jacobian,
+                                 (lambda q: fn(q[0], q[1], gamma).reshape(2), point))
+        except _TooSlow:
+            problems.append(f"its Jacobian did not come within {TIME_LIMIT:g} s: does it loop forever?")
+            break
+        except Exception as err:  # e.g. a graph the student's own autograd.grad call freed
+            problems.append(f"its values are right, but torch.autograd.functional.jacobian fails on it "
+                            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): build the "
+                            "field from theta and psi with torch operations.")
+            break
+        expected = dynamics.jacobian(theta, psi, penalty=dynamics.r1_penalty, gamma=gamma)
+        if not torch.allclose(found.to(d), expected, rtol=1e-5, atol=1e-8):
+            problems.append(
+                f"its values are right, but its Jacobian at ({theta}, {psi}) with gamma = {gamma} is "
+                f"{found.tolist()}, not {expected.tolist()}: build the field from theta and psi with torch "
+                "operations (not float(), .item() or torch.tensor(...)), and pass create_graph=True if it calls "
+                "torch.autograd.grad, so that the Jacobian can be taken through it.")
+            break
+    return _report("Dirac-GAN field", problems)

@@ -385,3 +385,85 @@ def test_the_time_limit_also_holds_off_the_main_thread(monkeypatch, capsys):
     worker.start()
     worker.join(10)
     assert found == [False] and "did not return within 0.2 s" in capsys.readouterr().out
+
+
+# The Dirac-GAN's field with R1 (chapter 8, ex-dyn-code)
+
+
+def dirac_r1_by_autograd(theta, psi, gamma):
+    """A student's field, written without the package: the value in the chapter's convention, differentiated
+    with torch.autograd.grad (create_graph=True, so that a Jacobian can be taken through it)."""
+    theta, psi = (torch.as_tensor(v, dtype=torch.float64).clone().requires_grad_(True) for v in (theta, psi))
+    value = F.logsigmoid(-psi * theta) + F.logsigmoid(torch.zeros((), dtype=torch.float64))
+    (g_theta,) = torch.autograd.grad(value, theta, create_graph=True)
+    (g_psi,) = torch.autograd.grad(value - gamma / 2 * psi ** 2, psi, create_graph=True)
+    return torch.stack([-g_theta, g_psi])
+
+
+def dirac_r1_by_hand(theta, psi, gamma):
+    s = 1 / (1 + torch.exp(-psi * theta))  # f'(-psi theta) = sigma(psi theta)
+    return torch.stack([psi * s, -theta * s - gamma * psi])
+
+
+def test_dirac_field_checker_accepts_independent_answers(capsys):
+    assert exercises.check_dirac_field(dirac_r1_by_autograd)
+    assert exercises.check_dirac_field(dirac_r1_by_hand)
+    assert capsys.readouterr().out.count("Dirac-GAN field: all checks passed.") == 2
+
+
+def sigma(t):
+    return torch.sigmoid(t)
+
+
+@pytest.mark.parametrize("slip,named", [
+    (lambda t, p, g: torch.stack([-p * sigma(-p * t), t * sigma(-p * t) - g * p]), "Mescheder et al.'s convention"),
+    (lambda t, p, g: torch.stack([-p * sigma(p * t), -t * sigma(p * t) - g * p]), "generator's component has the wrong sign"),
+    (lambda t, p, g: torch.stack([p * sigma(p * t), t * sigma(p * t) - g * p]), "game term has the wrong sign"),
+    (lambda t, p, g: torch.stack([p * sigma(p * t), -t * sigma(p * t) + g * p]), "penalty's sign is flipped"),
+    (lambda t, p, g: torch.stack([p * sigma(p * t), -t * sigma(p * t) - 2 * g * p]), "weighted gamma instead of gamma/2"),
+    (lambda t, p, g: torch.stack([p * sigma(p * t), -t * sigma(p * t) - g / 2 * p]), "the 2 of psi^2 went missing"),
+    (lambda t, p, g: torch.stack([p * sigma(-p * t), -t * sigma(-p * t) - g * p]), "the derivative of f is wrong"),
+    (lambda t, p, g: torch.stack([p * F.logsigmoid(-p * t), -t * F.logsigmoid(-p * t) - g * p]),
+     "uses f where its derivative belongs"),
+    (lambda t, p, g: torch.stack([p * sigma(p * t), -t * sigma(p * t)]), "R1 term is missing"),
+    (lambda t, p, g: torch.stack([-t * sigma(p * t) - g * p, p * sigma(p * t)]), "components are swapped"),
+], ids=["mescheder-sign", "generator-sign", "discriminator-sign", "penalty-sign", "gamma-not-half", "missing-2",
+        "wrong-f-prime", "f-not-f-prime", "no-penalty", "swapped"])
+def test_dirac_field_checker_names_each_slip(slip, named, capsys):
+    assert not exercises.check_dirac_field(slip)
+    out = capsys.readouterr().out
+    assert out.startswith("Dirac-GAN field: not yet.") and named in out, out
+
+
+def test_dirac_field_checker_wants_a_field_autograd_can_differentiate(capsys):
+    def rebuilt(theta, psi, gamma):  # right numbers, no graph
+        return torch.tensor(dirac_r1_by_hand(theta, psi, gamma).tolist(), dtype=torch.float64)
+
+    def without_create_graph(theta, psi, gamma):
+        theta, psi = (torch.as_tensor(v, dtype=torch.float64).clone().requires_grad_(True) for v in (theta, psi))
+        value = F.logsigmoid(-psi * theta)
+        (g_theta,) = torch.autograd.grad(value, theta, retain_graph=True)
+        (g_psi,) = torch.autograd.grad(value - gamma / 2 * psi ** 2, psi)
+        return torch.stack([-g_theta, g_psi])
+
+    for answer in (rebuilt, without_create_graph):
+        assert not exercises.check_dirac_field(answer)
+        out = capsys.readouterr().out
+        assert "its values are right, but" in out and "create_graph=True" in out, out
+
+
+def test_dirac_field_checker_refuses_the_package_and_odd_results(capsys):
+    from regan_tutorial import dynamics
+
+    assert not exercises.check_dirac_field(dynamics.vector_field)
+    assert not exercises.check_dirac_field(lambda t, p, g: (p * sigma(p * t), -t * sigma(p * t) - g * p))
+    assert not exercises.check_dirac_field(lambda t, p, g: None)
+    out = capsys.readouterr().out
+    assert "the package's own dynamics.vector_field" in out and "one tensor of two entries" in out
+    assert "forget the return statement" in out
+
+
+def test_dirac_field_checker_stops_a_loop(monkeypatch, capsys):
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 0.2, raising=False)
+    assert exercises.check_dirac_field(looping(3)) is False
+    assert "did not return within 0.2 s" in capsys.readouterr().out
