@@ -47,6 +47,7 @@ REFERENCES = {
     "check_keras_style_loss": (),
     "check_discriminator": (),
     "check_frechet_distance": (),
+    "check_dirac_field": ("dynamics.vector_field",),
 }
 _STATE = {"seed": 0, "quiet": False, "forbid": ()}  # the running checker's seed, output and references
 
