@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from regan_tutorial import book
-from regan_tutorial.grading import FAILED, NOT_ATTEMPTED, PASSED, grade
+from regan_tutorial.grading import FAILED, NOT_ATTEMPTED, PASSED
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = book.chapter_paths(ROOT)
@@ -73,39 +73,6 @@ def solutions(path):
             if "stub" in c.metadata.get("regan", {})}
 
 
-def test_grading_the_student_edition_says_not_attempted_everywhere_and_nothing_breaks(student, tmp_path):
-    out = tmp_path / "report.json"
-    assert book.main(["grade", str(student), "--json", str(out), "--timeout", "300"]) == 0
-    reports = json.loads(out.read_text())
-    assert len(reports) == len(CHAPTERS)
-    graded = {label: r for report in reports for label, r in report["exercises"].items()}
-    assert set(graded) == set(CODE_EXERCISES)
-    assert all(r["status"] == NOT_ATTEMPTED for r in graded.values()), graded
-    assert all(not report["errors"] and not report["timed_out"] for report in reports), reports  # Run All works
-
-
-def test_the_student_edition_passes_nbval_in_the_smoke_profile(student):
-    """Run All on every chapter of the student edition, through nbval as CI runs the book: stubs and
-    checkers print, never raise. Its own pytest, outside this repository's configuration."""
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
-         "--rootdir", str(student), str(student)],
-        capture_output=True, text=True, env=os.environ | {"REGAN_PROFILE": "smoke", "TQDM_DISABLE": "1"},
-    )
-    assert run.returncode == 0, run.stdout[-4000:]
-    assert sorted(p.name for p in student.glob("*.ipynb")) == [p.name for p in CHAPTERS]
-    assert re.search(r"\b\d+ passed", run.stdout) and "failed" not in run.stdout, run.stdout[-2000:]
-
-
-def test_grading_the_solutions_says_passed_everywhere(student, tmp_path):
-    for path in CHAPTERS:
-        answers = solutions(path)
-        if answers:
-            report = grade(fill(student / path.name, answers, tmp_path / path.name))
-            assert {r["status"] for r in report.exercises.values()} == {PASSED}, report
-            assert not report.errors, report.errors
-
-
 WRONG = {  # chapter, exercise, a typical wrong answer, what the checker must say
     "jsd without the halves": ("01_gan_theory", "ex-theory-code-jsd", '''
 def my_jsd(p, q, dx):
@@ -134,22 +101,25 @@ def my_penalty(critic, x_real, x_fake):
 }
 
 
-def test_typical_wrong_answers_fail_with_the_checkers_explanation(student, tmp_path):
-    for name, (chapter, label, answer, words) in WRONG.items():
-        report = grade(fill(student / f"{chapter}.ipynb", {label: answer}, tmp_path / f"{chapter}.ipynb"))
-        result = report.exercises[label]
-        assert result["status"] == FAILED and words in result["message"], (name, result)
-
-
-def test_the_grader_runs_the_checks_itself_whatever_the_check_cells_say(student, tmp_path):
-    """A check cell deleted, edited to print a pass, or a checker replaced in the notebook: the
-    grader appends the recorded checker calls and imports the checkers afresh."""
-    chapter, label, wrong, words = WRONG["jsd without the halves"]
+@pytest.fixture(scope="module")
+def graded(student, tmp_path_factory):
+    """The whole class graded by one call of the grade command, two at a time, as an instructor runs
+    it: every chapter's untouched handout, every chapter filled with the book's own solutions, the
+    typical wrong answers, a check cell deleted or faked, and a notebook that breaks.
+    Returns {name: report}."""
+    folder = tmp_path_factory.mktemp("handin")
+    paths = {}
+    for path in CHAPTERS:
+        paths[f"untouched {path.stem}"] = student / path.name
+        if solutions(path):
+            paths[f"solved {path.stem}"] = fill(student / path.name, solutions(path), folder / f"solved-{path.name}")
+    for name, (chapter, label, answer, _) in WRONG.items():
+        paths[name] = fill(student / f"{chapter}.ipynb", {label: answer}, folder / f"{name}.ipynb")
+    chapter, label, wrong, _ = WRONG["jsd without the halves"]
     right = solutions(ROOT / "book" / f"{chapter}.ipynb")[label]
     faked = 'print("JSD: all checks passed.")\nexercises.check_jsd = lambda fn: print("JSD: all checks passed.")'
-    cases = {"check cell deleted": (right, None, PASSED), "check cell faked": (wrong, faked, FAILED)}
-    for name, (answer, check, expected) in cases.items():
-        path = fill(student / f"{chapter}.ipynb", {label: answer}, tmp_path / f"{name}.ipynb")
+    for name, (answer, check) in {"check cell deleted": (right, None), "check cell faked": (wrong, faked)}.items():
+        path = fill(student / f"{chapter}.ipynb", {label: answer}, folder / f"{name}.ipynb")
         nb = nbformat.read(path, as_version=4)
         (i,) = [i for i, c in enumerate(nb.cells) if c.metadata.get("regan", {}).get("role") == "check"]
         if check is None:
@@ -157,16 +127,49 @@ def test_the_grader_runs_the_checks_itself_whatever_the_check_cells_say(student,
         else:
             nb.cells[i].source = check
         nbformat.write(nb, path)
-        result = grade(path).exercises[label]
-        assert result["status"] == expected, (name, result)
-        assert expected == PASSED or words in result["message"], (name, result)
-
-
-def test_a_notebook_that_breaks_is_reported_and_the_others_still_graded(student, tmp_path, capsys):
+        paths[name] = path
     broken = nbformat.read(student / "01_gan_theory.ipynb", as_version=4)
     broken.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('my bug')"))
-    nbformat.write(broken, tmp_path / "broken.ipynb")
-    out = tmp_path / "r.json"
-    book.main(["grade", str(tmp_path / "broken.ipynb"), str(student / "02_toy_2d.ipynb"), "--json", str(out)])
-    first, second = json.loads(out.read_text())
-    assert "RuntimeError: my bug" in first["errors"][0] and second["exercises"]
+    nbformat.write(broken, folder / "broken.ipynb")
+    paths["broken"] = folder / "broken.ipynb"
+    out = folder / "report.json"
+    assert book.main(["grade", *map(str, paths.values()), "--json", str(out), "-j", "2", "--timeout", "300"]) == 0
+    return dict(zip(paths, json.loads(out.read_text())))
+
+
+def test_grading_the_student_edition_says_not_attempted_everywhere_and_nothing_breaks(graded, student):
+    reports = [r for name, r in graded.items() if name.startswith("untouched ")]
+    assert len(reports) == len(CHAPTERS)
+    assert sorted(p.name for p in student.glob("*.ipynb")) == sorted(p.name for p in CHAPTERS)
+    found = {label: r for report in reports for label, r in report["exercises"].items()}
+    assert set(found) == set(CODE_EXERCISES)
+    assert all(r["status"] == NOT_ATTEMPTED for r in found.values()), found
+    assert all(not report["errors"] and not report["timed_out"] for report in reports), reports  # Run All works
+
+
+def test_grading_the_solutions_says_passed_everywhere(graded):
+    solved = {name: r for name, r in graded.items() if name.startswith("solved ")}
+    assert len(solved) == len({p for p in CODE_EXERCISES.values()})
+    for name, report in solved.items():
+        assert {r["status"] for r in report["exercises"].values()} == {PASSED}, (name, report)
+        assert not report["errors"], (name, report["errors"])
+
+
+def test_typical_wrong_answers_fail_with_the_checkers_explanation(graded):
+    for name, (chapter, label, answer, words) in WRONG.items():
+        result = graded[name]["exercises"][label]
+        assert result["status"] == FAILED and words in result["message"], (name, result)
+
+
+def test_the_grader_runs_the_checks_itself_whatever_the_check_cells_say(graded):
+    """A check cell deleted, or edited to print a pass and replace the checker: the grader runs the
+    autograder's checks, never the notebook's."""
+    _, label, _, words = WRONG["jsd without the halves"]
+    assert graded["check cell deleted"]["exercises"][label]["status"] == PASSED
+    faked = graded["check cell faked"]["exercises"][label]
+    assert faked["status"] == FAILED and words in faked["message"], faked
+
+
+def test_a_notebook_that_breaks_is_reported_and_the_others_still_graded(graded):
+    assert any("RuntimeError: my bug" in e for e in graded["broken"]["errors"])
+    assert graded["untouched 02_toy_2d"]["exercises"]
