@@ -5,6 +5,8 @@ spaced points ``x`` with spacing ``dx``, so integrals are Riemann sums and the
 chapter's theorems can be checked to numerical precision.
 """
 
+from typing import Callable, NamedTuple
+
 import numpy as np
 
 
@@ -122,3 +124,67 @@ def js_regularizer_density(logit, p_data, p_g, dx):
     d = 1 / (1 + np.exp(-logit))
     weight = np.asarray(p_data) * (1 - d) ** 2 + np.asarray(p_g) * d ** 2
     return float(np.sum(weight * np.gradient(logit, dx) ** 2) * dx)
+
+
+class FDivergence(NamedTuple):
+    r"""One row of Nowozin et al.'s tables (f-GAN, NeurIPS 2016, Tables 1 and 2): the generator
+    :math:`f`, its Fenchel conjugate :math:`f^*(t) = \sup_u \{u t - f(u)\}`, and :math:`f'`, which
+    maps the density ratio :math:`u = p/q` to the optimal critic :math:`T^* = f'(p/q)`."""
+
+    f: Callable
+    conjugate: Callable
+    derivative: Callable
+
+
+def _log_one_minus_exp(t):
+    """log(1 - e^t) for t < 0, accurate for t near 0 and for t very negative."""
+    t = np.asarray(t, float)
+    return np.where(t > -np.log(2), np.log(-np.expm1(t)), np.log1p(-np.exp(t)))
+
+
+F_DIVERGENCES = {
+    # D_f = KL(P || Q)
+    "KL": FDivergence(f=lambda u: _xlogy(u, u),
+                      conjugate=lambda t: np.exp(t - 1),
+                      derivative=lambda u: 1 + np.log(u)),
+    # D_f = KL(Q || P); f* is defined for t < 0
+    "reverse KL": FDivergence(f=lambda u: -np.log(u),
+                              conjugate=lambda t: -1 - np.log(-t),
+                              derivative=lambda u: -1 / u),
+    # D_f = 2 JSD(P || Q); f* is defined for t < log 2
+    "Jensen-Shannon": FDivergence(f=lambda u: _xlogy(u, u) - _xlogy(u + 1, (u + 1) / 2),
+                                  conjugate=lambda t: -np.log(2 - np.exp(t)),
+                                  derivative=lambda u: np.log(2 * u / (u + 1))),
+    # D_f = 2 JSD(P || Q) - log 4, the GAN's C(G); f* is defined for t < 0, T* = log D*
+    "GAN": FDivergence(f=lambda u: _xlogy(u, u) - _xlogy(u + 1, u + 1),
+                       conjugate=lambda t: -_log_one_minus_exp(t),
+                       derivative=lambda u: np.log(u / (u + 1))),
+    # D_f = chi^2(P || Q) = int (p - q)^2 / q
+    "Pearson chi2": FDivergence(f=lambda u: (u - 1) ** 2,
+                                conjugate=lambda t: t + t ** 2 / 4,
+                                derivative=lambda u: 2 * (u - 1)),
+}
+
+
+def f_divergence(p, q, dx, f):
+    r""":math:`D_f(P \| Q) = \int q(x)\, f\big(p(x) / q(x)\big)\, dx` (Nowozin et al. 2016, Eq. 2).
+
+    ``f`` is the generator, e.g. ``F_DIVERGENCES["KL"].f``. Needs :math:`q > 0` on the grid: where
+    :math:`q = 0 < p` the integrand's limit depends on :math:`f` at infinity.
+    """
+    p, q = np.asarray(p, float), np.asarray(q, float)
+    if np.any(p < 0) or np.any(q <= 0):
+        raise ValueError("need p >= 0 and q > 0 at every grid point (D_f divides by q)")
+    with np.errstate(divide="ignore"):  # f(0) may be +inf (reverse KL): then so is D_f
+        return float(np.sum(q * f(p / q)) * dx)
+
+
+def variational_bound(t, p, q, dx, conjugate):
+    r"""Nowozin et al.'s lower bound for a critic :math:`T` tabulated on the grid (their Eq. 4):
+
+    .. math:: D_f(P \| Q) \ge \mathbb{E}_{x \sim P}[T(x)] - \mathbb{E}_{x \sim Q}[f^*(T(x))],
+
+    with equality at :math:`T^* = f'(p / q)`. ``t`` must lie where :math:`f^*` is defined.
+    """
+    t, p, q = (np.asarray(a, float) for a in (t, p, q))
+    return float(np.sum(p * t - q * conjugate(t)) * dx)

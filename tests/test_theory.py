@@ -89,3 +89,67 @@ def test_js_regularizer_density_of_a_linear_logit_is_the_weighted_mass():
     p, q = theory.gaussian_mixture(x, [0.0], [1.0]), theory.gaussian_mixture(x, [1.0], [1.0])
     logit = np.log(p) - np.log(q)  # = 0.5 - x: slope -1, so Omega = integral of p q / (p + q)
     assert theory.js_regularizer_density(logit, p, q, dx) == pytest.approx(np.sum(p * q / (p + q)) * dx, rel=1e-6)
+
+
+GRID = np.linspace(-10, 10, 8001)  # narrower than X: chi^2 and reverse KL need q > 0 and p > 0 everywhere
+GRID_DX = GRID[1] - GRID[0]
+
+
+def gaussian_pair():
+    return (theory.gaussian_mixture(GRID, [-1.5, 1.5], [0.5, 0.5]), theory.gaussian_mixture(GRID, [0.5], [1.2]))
+
+
+@pytest.mark.parametrize("name", sorted(theory.F_DIVERGENCES))
+def test_each_conjugate_is_the_supremum_of_u_t_minus_f(name):
+    """f*(t) = sup_u {u t - f(u)}, computed by brute force over u, and attained at u with f'(u) = t."""
+    div = theory.F_DIVERGENCES[name]
+    u = np.geomspace(1e-6, 1e4, 200001)
+    for ratio in (0.1, 0.5, 1.0, 2.0, 7.0):
+        t = div.derivative(ratio)
+        assert div.conjugate(t) == pytest.approx(np.max(u * t - div.f(u)), abs=1e-6)
+        assert div.conjugate(t) == pytest.approx(ratio * t - div.f(ratio), abs=1e-12)
+
+
+def test_named_f_divergences_are_the_divergences_of_chapter_one():
+    p, q = gaussian_pair()
+    table = theory.F_DIVERGENCES
+    assert theory.f_divergence(p, q, GRID_DX, table["KL"].f) == pytest.approx(theory.kl(p, q, GRID_DX), abs=1e-10)
+    assert theory.f_divergence(p, q, GRID_DX, table["reverse KL"].f) == pytest.approx(
+        theory.kl(q, p, GRID_DX), abs=1e-10)
+    assert theory.f_divergence(p, q, GRID_DX, table["Jensen-Shannon"].f) == pytest.approx(
+        2 * theory.jsd(p, q, GRID_DX), abs=1e-10)
+    assert theory.f_divergence(p, q, GRID_DX, table["GAN"].f) == pytest.approx(
+        theory.virtual_training_criterion(p, q, GRID_DX), abs=1e-10)
+    assert theory.f_divergence(p, q, GRID_DX, table["Pearson chi2"].f) == pytest.approx(
+        np.sum((p - q) ** 2 / q) * GRID_DX, rel=1e-12)
+
+
+def test_f_divergence_by_hand_on_two_points():
+    # P = (1/2, 1/2), Q = (1/4, 3/4): chi^2 = (1/4)^2 / (1/4) + (1/4)^2 / (3/4) = 1/3
+    chi2 = theory.F_DIVERGENCES["Pearson chi2"].f
+    assert theory.f_divergence([0.5, 0.5], [0.25, 0.75], 1.0, chi2) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="q > 0"):
+        theory.f_divergence([0.5, 0.5], [1.0, 0.0], 1.0, chi2)
+
+
+@pytest.mark.parametrize("name", sorted(theory.F_DIVERGENCES))
+def test_the_variational_bound_is_tight_at_t_star_and_lower_elsewhere(name):
+    p, q = gaussian_pair()
+    div = theory.F_DIVERGENCES[name]
+    d_f = theory.f_divergence(p, q, GRID_DX, div.f)
+    ratio = p / q
+    tight = theory.variational_bound(div.derivative(ratio), p, q, GRID_DX, div.conjugate)
+    assert tight == pytest.approx(d_f, abs=1e-9)
+    for worse in (ratio ** 0.5, ratio ** 1.5, np.ones_like(ratio), 0.7 * ratio + 0.3):  # critics of wrong ratios
+        gap = d_f - theory.variational_bound(div.derivative(worse), p, q, GRID_DX, div.conjugate)
+        assert 1e-4 < gap < np.inf
+
+
+def test_the_gan_bound_at_t_equal_log_d_is_the_value_function():
+    """The GAN is the f-GAN with T = log D: E_P[log D] - E_Q[-log(1 - D)] = V(D, G), for any D."""
+    p, q = gaussian_pair()
+    gan = theory.F_DIVERGENCES["GAN"]
+    logit = 0.8 - 0.6 * GRID  # some discriminator, not the optimal one
+    bound = theory.variational_bound(-np.logaddexp(0, -logit), p, q, GRID_DX, gan.conjugate)
+    assert bound == pytest.approx(theory.value_from_logit(logit, p, q, GRID_DX), abs=1e-10)
+    assert gan.derivative(p / q) == pytest.approx(np.log(theory.optimal_discriminator(p, q)), abs=1e-12)
