@@ -34,9 +34,12 @@ from pathlib import Path
 
 from . import __version__
 
-# A solution block, either whole (``{solution}``) or the opening of a gated one (``{solution-start}``,
-# whose code cells follow it up to a ``{solution-end}`` cell tagged "solution").
-SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution(?:-start)?\}.*?^\1[ \t]*$\n?", re.S | re.M)
+# A solution block, whole (``{solution}``) or gated: a ``{solution-start}`` block, its prose after it,
+# its code cells, and a ``{solution-end}`` cell tagged "solution" (see gate_solutions).
+SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution\}.*?^\1[ \t]*$\n?", re.S | re.M)
+# a gated solution's opening, with the prose after it up to its end (in the same cell) or the cell's end
+GATED_SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution-start\}.*?^\1[ \t]*$"
+                            r".*?(?:^(`{3,}|:{3,})\{solution-end\}[ \t]*\n\2[ \t]*$\n?|\Z)", re.S | re.M)
 SOLUTION_BLOCK = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}(?P<rest>.*?^(?P=fence)[ \t]*$)", re.S | re.M)
 SOLUTION_END = "```{solution-end}\n```"
 
@@ -155,6 +158,11 @@ def execute(path, profile="book", timeout=3600, solutions=False):
     return seconds
 
 
+def remove_solutions(text):
+    """Markdown ``text`` without its solutions, whole or gated (prose and all)."""
+    return SOLUTION.sub("", GATED_SOLUTION.sub("", text))
+
+
 def strip_solutions(source, target):
     """Copy a notebook without its solutions."""
     import nbformat
@@ -163,7 +171,7 @@ def strip_solutions(source, target):
     nb.cells = [c for c in nb.cells if "solution" not in c.metadata.get("tags", [])]
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = SOLUTION.sub("", cell.source)
+            cell.source = remove_solutions(cell.source)
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -213,9 +221,23 @@ def gate_solutions(nb):
             cells.append(nb.cells[i])
             i += 1
         cells.append(nbformat.v4.new_markdown_cell(SOLUTION_END, metadata={"tags": ["solution"]}))
+        cells[-1].id = f"solution-end-{gated + 1}"  # the same conversion twice gives the same file
         gated += 1
     nb.cells = cells
     return nb, gated
+
+
+def solution_prose(text):
+    """The prose of each solution in a Markdown cell's ``text``: the body of a ``{solution}`` block
+    (options left out), or what follows a ``{solution-start}`` to a ``{solution-end}`` or the end."""
+    found = []
+    for m in re.finditer(r"^(?P<fence>`{3,}|:{3,})\{solution(?P<gated>-start)?\}[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+                         text, re.S | re.M):
+        body = m["body"]
+        if m["gated"]:
+            body = text[m.end():].split("{solution-end}")[0]
+        found.append("\n".join(line for line in body.split("\n") if not re.match(r"^:[a-z-]+:", line)).strip())
+    return found
 
 
 def _solution_start(block):
@@ -318,46 +340,57 @@ def head_commit(root="."):
 
 def chapter_titles(root="."):
     """[(number, title, notebook path)] of the chapters, titles from each notebook's first heading."""
-    import nbformat
+    import json
 
     found = []
     for number, path in enumerate(chapter_paths(root), 1):
-        cells = nbformat.read(path, as_version=4).cells
-        heading = next((line[2:].strip() for c in cells if c.cell_type == "markdown"
-                        for line in c.source.splitlines() if line.startswith("# ")), path.stem)
+        cells = json.loads(path.read_text())["cells"]  # no validation: only the headings are read
+        text = lambda c: c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+        heading = next((line[2:].strip() for c in cells if c["cell_type"] == "markdown"
+                        for line in text(c).splitlines() if line.startswith("# ")), path.stem)
         found.append((number, heading, path))
     return found
 
 
-def write_colab(source, target, root=".", commit=None):
-    """The Colab edition of the notebook ``source``, written to ``target``; its first cell installs
-    the package at ``commit`` (default: the checked-out one)."""
-    import nbformat
+def colab_context(root="."):
+    """What every chapter's Colab edition needs to know of the book: its configuration, the
+    bibliography, the web address and each chapter's number, title, page and Colab link."""
     import yaml
 
-    from .editions import book_url, colab_edition, install_source, read_bibliography
+    from .editions import book_url, read_bibliography
 
     config = yaml.safe_load((Path(root) / "_config.yml").read_text())
-    bibliography = read_bibliography(Path(root) / config["bibtex_bibfiles"][0])
     web = book_url(config["repository"]["url"])
+    chapters = [{"number": n, "title": title, "stem": path.stem, "path": path,
+                 "url": f"{web}{path.relative_to(root).with_suffix('.html').as_posix()}",
+                 "colab": colab_link(path.relative_to(root), root)} for n, title, path in chapter_titles(root)]
+    return {"config": config, "web": web, "chapters": chapters,
+            "bibliography": read_bibliography(Path(root) / config["bibtex_bibfiles"][0])}
+
+
+def write_colab(source, target, root=".", commit=None, context=None):
+    """The Colab edition of the notebook ``source``, written to ``target``; its first cell installs
+    the package at ``commit`` (default: the checked-out one). ``context``: :func:`colab_context`
+    (made once for many editions)."""
+    import nbformat
+
+    from .editions import colab_edition, install_source
+
+    context = context or colab_context(root)
     nb = nbformat.read(source, as_version=4)
-    chapters = chapter_titles(root)
-    pages = [{"number": n, "title": t, "stem": p.stem, "url": f"{web}{p.relative_to(root).with_suffix('.html').as_posix()}"}
-             for n, t, p in chapters]
-    here = next((c for c in pages if c["stem"] == Path(source).stem), None)
-    following = pages[here["number"]] if here and here["number"] < len(pages) else None
-    nxt = None
-    if following:
-        rel = chapters[following["number"] - 1][2].relative_to(root)
-        nxt = (f"Chapter {following['number']}. {following['title']}", colab_link(rel, root))
+    chapters = context["chapters"]
+    here = next((c for c in chapters if c["stem"] == Path(source).stem), None)
+    following = chapters[here["number"]] if here and here["number"] < len(chapters) else None
     install = None
     if nb.cells and nb.cells[0].cell_type == "code" and '"google.colab" in sys.modules' in nb.cells[0].source:
         commit = commit or head_commit(root)
         if not commit:
             raise UsageError(f"{root} is not a git checkout: name the commit the editions install with --commit")
-        install = install_source(config["repository"]["url"], commit)
-    edition = colab_edition(nb, bibliography, web, here["number"] if here else None, install=install,
-                            page=here["url"] if here else None, next_chapter=nxt, chapters=pages)
+        install = install_source(context["config"]["repository"]["url"], commit)
+    edition = colab_edition(
+        nb, context["bibliography"], context["web"], here["number"] if here else None, install=install,
+        page=here["url"] if here else None, chapters=chapters,
+        next_chapter=(f"Chapter {following['number']}. {following['title']}", following["colab"]) if following else None)
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(edition, target)
 
@@ -437,10 +470,11 @@ def main(argv=None):
             check_writes(pairs)
         except UsageError as err:
             parser.error(str(err))
+        context = colab_context() if args.command == "colab" else None
         for path, target in pairs:
             if args.command == "colab":
                 try:
-                    write_colab(path, target, commit=args.commit)
+                    write_colab(path, target, commit=args.commit, context=context)
                 except ValueError as err:  # a --commit that is not a full hash, a directive without a form
                     parser.error(f"{path}: {err}")
             else:

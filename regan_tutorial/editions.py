@@ -130,7 +130,7 @@ class _Converter:
     def ungate(self, m):
         """A gated solution's opening and the prose after it (to the end of the cell) as one block."""
         fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", m["after"])), default=0))
-        return f"{fence}{{solution}}{m['head']}{m['after'].rstrip()}\n{fence}\n"
+        return f"{fence}{{solution}}{m['head']}{m['after'].rstrip()}\n{fence}"
 
     def convert(self, text):
         text = DIRECTIVE.sub(self.directive, GATED.sub(self.ungate, text))
@@ -261,6 +261,7 @@ def colab_edition(nb, bibliography, book, chapter=None, *, install=None, page=No
         cell.source = converter.convert(cell.source)
     if converter.cited and not any(REFERENCES in cell.source for cell in markdown):
         nb.cells.append(nbformat.v4.new_markdown_cell(f"## References\n\n{REFERENCES}"))
+        nb.cells[-1].id = "regan-references"
         markdown.append(nb.cells[-1])
     for cell in markdown:
         cell.source = cell.source.replace(REFERENCES, converter.references())
@@ -300,6 +301,7 @@ def _title_and_links(nb, markdown, chapter, book, page, next_chapter):
         nb.cells.append(nbformat.v4.new_markdown_cell(
             f"---\n\n**Next: [{next_chapter[0]}]({next_chapter[1]})** (opens in Colab)" +
             (f" · [this chapter on the web]({page})" if page else "")))
+        nb.cells[-1].id = "regan-next-chapter"  # the same edition twice is the same file
 
 
 def _cell(kind, source, **regan):
@@ -316,7 +318,7 @@ def student_edition(nb):
     solution becomes a stub (its signature and docstring, raising ``NotImplementedError``) and the
     checker call, each experiment's a starter cell. Both carry the exercise's label in
     ``metadata.regan.exercise``, which :mod:`regan_tutorial.grading` reads."""
-    from .book import SOLUTION
+    from .book import remove_solutions
 
     nb = copy.deepcopy(nb)
     cells = []
@@ -324,7 +326,7 @@ def student_edition(nb):
         regan = cell.metadata.get("regan", {})
         if "solution" not in cell.metadata.get("tags", []):
             if cell.cell_type == "markdown":
-                cell.source = SOLUTION.sub("", cell.source)
+                cell.source = remove_solutions(cell.source)
             cells.append(cell)
         elif "stub" in regan:
             cells.append(_cell("code", regan["stub"], exercise=regan["exercise"], role="stub"))
