@@ -259,6 +259,8 @@ def colab_edition(nb, bibliography, book, chapter=None, *, install=None, page=No
     markdown = [cell for cell in nb.cells if cell.cell_type == "markdown"]
     for cell in markdown:
         cell.source = converter.convert(cell.source)
+        if "run-time" in cell.metadata.get("tags", []):  # the switch of a local run; on Colab, the form's box
+            cell.source = cell.source.replace("`REGAN_SOLUTIONS=1` runs them", "ticking a solution's box runs it")
     if converter.cited and not any(REFERENCES in cell.source for cell in markdown):
         nb.cells.append(nbformat.v4.new_markdown_cell(f"## References\n\n{REFERENCES}"))
         nb.cells[-1].id = "regan-references"

@@ -122,6 +122,8 @@ def test_each_edition_is_numbered_and_links_its_page_and_the_next_chapter(path, 
     assert title.startswith(f"# {number}. ")
     page = f"{book_url(yaml.safe_load((ROOT / '_config.yml').read_text())['repository']['url'])}book/{path.stem}.html"
     assert f"[this chapter on the web]({page})" in title
+    run_time = [c.source for c in cells if "run-time" in c.metadata.get("tags", [])]
+    assert all("REGAN_SOLUTIONS" not in text and "box" in text for text in run_time)
     if number < len(CHAPTERS):
         following = book.colab_link(CHAPTERS[number].relative_to(ROOT), ROOT)
         assert f"]({following})" in title and f"]({following})" in cells[-1].source
