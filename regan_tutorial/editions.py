@@ -187,6 +187,7 @@ def install_source(repository, commit):
     return textwrap.dedent(f"""\
         # On Colab, install the course package at the commit this edition was made from.
         # pip adds only what is missing, so Colab's own torch stays as it is.
+        import importlib
         import importlib.metadata
         import json
         import subprocess
@@ -199,12 +200,18 @@ def install_source(repository, commit):
                                  capture_output=True, text=True)
             if pip.returncode != 0:
                 raise RuntimeError(f"pip could not install {{package}}:\\n{{pip.stdout}}{{pip.stderr}}")
-        dist = importlib.metadata.distribution("regan-tutorial")
-        origin = json.loads(dist.read_text("direct_url.json") or "{{}}")
-        installed = origin.get("vcs_info", {{}}).get("commit_id", "not installed from git")
-        print(f"regan-tutorial {{dist.version}}, commit {{installed}}")
+        importlib.invalidate_caches()  # a package installed while Python runs
+        import regan_tutorial
+
+        try:
+            direct = importlib.metadata.distribution("regan-tutorial").read_text("direct_url.json")
+        except importlib.metadata.PackageNotFoundError:  # imported from a checkout, not installed
+            direct = None
+        installed = json.loads(direct or "{{}}").get("vcs_info", {{}}).get("commit_id", "not installed from git")
+        print(f"regan_tutorial {{regan_tutorial.__version__}}, commit {{installed}}")
         if "google.colab" in sys.modules and installed != COMMIT:
-            print(f"warning: this edition was made from commit {{COMMIT}}")""")
+            print(f"warning: this edition was made from commit {{COMMIT}}; to install that one, run "
+                  f"!pip install --no-deps --force-reinstall '{{package}}' and restart the session")""")
 
 
 RUN_SWITCH = "run_this_solution"

@@ -103,7 +103,7 @@ def test_the_install_cell_pins_the_commit_and_fails_loudly(monkeypatch):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(source, {})  # not on Colab: installs nothing, says what it imports
-    assert re.fullmatch(r"regan-tutorial \S+, commit .+\n", printed.getvalue())
+    assert re.fullmatch(r"regan_tutorial 0\.\d+\.\d+\S*, commit .+\n", printed.getvalue())
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     failed = subprocess.CompletedProcess([], 1, stdout="", stderr="ERROR: Could not find a version that satisfies")
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)
