@@ -20,6 +20,7 @@ DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[a-z:-]+)\}[ \t]*(?P<
 OPTION = re.compile(r"^:(?P<key>[a-z-]+):[ \t]*(?P<value>.*)$")
 GATED = re.compile(r"^(`{3,}|:{3,})\{solution-start\}(?P<head>[^\n]*\n(?::[a-z-]+:[^\n]*\n)*)\1[ \t]*(?:\n|\Z)"
                    r"(?P<after>.*?)(?:^(`{3,}|:{3,})\{solution-end\}[ \t]*\n\4[ \t]*$|\Z)", re.S | re.M)
+GATE_END = re.compile(r"(`{3,}|:{3,})\{solution-end\}[ \t]*\n\1")
 ROLE = re.compile(r"\{(?P<name>[a-z:]+)\}`(?P<text>[^`]*)`")
 REFERENCES = "\x00references\x00"
 NUMBERED = {"exercise": "Exercise", "prf:theorem": "Theorem", "prf:proposition": "Proposition",
@@ -262,7 +263,8 @@ def colab_edition(nb, bibliography, book, chapter=None, *, install=None, page=No
     nb = copy.deepcopy(nb)
     converter = _Converter(bibliography, book, chapter, chapters)
     is_solution = lambda c: "solution" in c.metadata.get("tags", [])
-    nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and is_solution(c))]
+    gate_end = lambda c: c.cell_type == "markdown" and is_solution(c) and GATE_END.fullmatch(c.source.strip())
+    nb.cells = [c for c in nb.cells if not gate_end(c)]
     markdown = [cell for cell in nb.cells if cell.cell_type == "markdown"]
     for cell in markdown:
         cell.source = converter.convert(cell.source)
