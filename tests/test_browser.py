@@ -109,14 +109,14 @@ def open_page(browser, site, path, width, touch=False):
     return page, errors
 
 
-# An inline formula that runs past the block it stands in, or whose box clips it without letting
-# it scroll (folded ones too: a reader meets them once the block opens). Named by its TeX source.
+# An inline formula that runs past the block it stands in (where the column cuts it off), or
+# whose own box clips it without letting it scroll (folded ones too: a reader meets them once the block opens). Named by its TeX source.
 MATH_CUT = """() => [...document.querySelectorAll('main mjx-container:not([display="true"])')].filter(m => {
     const box = m.getBoundingClientRect();
     if (box.width === 0) return false;
     const block = m.closest('p, li, td, th, dd, dt, figcaption, div, section').getBoundingClientRect();
-    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(m).overflowX);
-    return box.right > block.right + 1 || (m.scrollWidth > m.clientWidth + 8 && !scrolls);
+    const clips = ['hidden', 'clip'].includes(getComputedStyle(m).overflowX);
+    return box.right > block.right + 1 || (m.scrollWidth > m.clientWidth + 8 && clips);
 }).map(m => { const item = MathJax.startup.document.getMathItemsWithin(m)[0];
               return item ? item.math.slice(0, 80) : m.closest('p, li').innerText.slice(0, 80); })"""
 # A printed output whose lines run past its box, where the reader sees them cut (folded ones too).
