@@ -15,6 +15,12 @@ autograder (otter-grader tests with hidden cases, the package); ``grade NOTEBOOK
 [--csv FILE] [-j N] [--autograder ZIP] [--force]`` grades handed-in notebooks, each in a
 process of its own (see :mod:`regan_tutorial.grading`).
 
+``python -m regan_tutorial.book gate-solutions book/*.ipynb`` rewrites chapters in place so that
+each solution's code cells and outputs fold inside its solution block (see :func:`gate_solutions`).
+
+``python -m regan_tutorial.book player-icons book/*.ipynb`` redraws the icons of stored players
+(made before :func:`regan_tutorial.plots.player` drew them itself) as inline SVG, in place.
+
 ``python -m regan_tutorial.book colab book/ colab/`` writes the Colab editions:
 Markdown that Colab renders, code cells and outputs unchanged (see
 :mod:`regan_tutorial.editions`).
@@ -30,7 +36,14 @@ from pathlib import Path
 
 from . import __version__
 
+# A solution block, whole (``{solution}``) or gated: a ``{solution-start}`` block, its prose after it,
+# its code cells, and a ``{solution-end}`` cell tagged "solution" (see gate_solutions).
 SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution\}.*?^\1[ \t]*$\n?", re.S | re.M)
+# a gated solution's opening, with the prose after it up to its end (in the same cell) or the cell's end
+GATED_SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution-start\}.*?^\1[ \t]*$"
+                            r".*?(?:^(`{3,}|:{3,})\{solution-end\}[ \t]*\n\2[ \t]*$\n?|\Z)", re.S | re.M)
+SOLUTION_BLOCK = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}(?P<rest>.*?^(?P=fence)[ \t]*$)", re.S | re.M)
+SOLUTION_END = "```{solution-end}\n```"
 
 
 class UsageError(ValueError):
@@ -147,6 +160,11 @@ def execute(path, profile="book", timeout=3600, solutions=False):
     return seconds
 
 
+def remove_solutions(text):
+    """Markdown ``text`` without its solutions, whole or gated (prose and all)."""
+    return SOLUTION.sub("", GATED_SOLUTION.sub("", text))
+
+
 def strip_solutions(source, target):
     """Copy a notebook without its solutions."""
     import nbformat
@@ -155,11 +173,125 @@ def strip_solutions(source, target):
     nb.cells = [c for c in nb.cells if "solution" not in c.metadata.get("tags", [])]
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = SOLUTION.sub("", cell.source)
+            cell.source = remove_solutions(cell.source)
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
+
+
+def gate_solutions(nb):
+    """The notebook ``nb`` with each solution's code cells inside its solution block.
+
+    A chapter writes an exercise's solution as a ``{solution}`` block at the end of a Markdown cell,
+    followed by code cells tagged ``solution`` (and ``hide-input``). Rendered, the block folds and
+    the code cells stand below it, their outputs in view. sphinx-exercise's gated form folds them
+    together: the block becomes ``{solution-start}`` (same label and options) followed by its prose
+    (the gated directive drops content of its own), the code cells
+    lose ``hide-input`` (the fold hides them), and a Markdown cell ``{solution-end}``, tagged
+    ``solution`` so that the student edition drops it, closes the block after the last of them.
+    Returns ``(new notebook, number of solutions gated)``; a notebook already gated comes back as
+    it is. Raises ``ValueError`` for a solution code cell with no solution block just above it.
+    """
+    import copy
+
+    import nbformat
+
+    if any(c.cell_type == "markdown" and "{solution-start}" in c.source for c in nb.cells):
+        return nb, 0  # gated already
+    nb = copy.deepcopy(nb)
+    cells, gated, i = [], 0, 0
+    is_code = lambda c: c.cell_type == "code" and "solution" in c.metadata.get("tags", [])
+    while i < len(nb.cells):
+        cell = nb.cells[i]
+        cells.append(cell)
+        i += 1
+        if not (i < len(nb.cells) and is_code(nb.cells[i])):
+            continue
+        where = f"cell {i} ({nb.cells[i].source.splitlines()[0][:60] if nb.cells[i].source else 'empty'})"
+        if cell.cell_type == "code":
+            raise ValueError(f"{where}: a solution code cell follows another code cell, not a "
+                             "{solution} block; put it right after the block it belongs to")
+        blocks = list(SOLUTION_BLOCK.finditer(cell.source)) if cell.cell_type == "markdown" else []
+        if not blocks or cell.source[blocks[-1].end():].strip():
+            raise ValueError(f"{where}: a solution code cell must follow a Markdown cell that ends "
+                             "with its {solution} block")
+        cell.source = cell.source[:blocks[-1].start()] + _solution_start(blocks[-1])
+        while i < len(nb.cells) and is_code(nb.cells[i]):
+            tags = nb.cells[i].metadata["tags"]
+            nb.cells[i].metadata["tags"] = [t for t in tags if t != "hide-input"]
+            cells.append(nb.cells[i])
+            i += 1
+        cells.append(nbformat.v4.new_markdown_cell(SOLUTION_END, metadata={"tags": ["solution"]}))
+        cells[-1].id = f"solution-end-{gated + 1}"  # the same conversion twice gives the same file
+        gated += 1
+    nb.cells = cells
+    return nb, gated
+
+
+def solution_prose(text):
+    """The prose of each solution in a Markdown cell's ``text``: the body of a ``{solution}`` block
+    (options left out), or what follows a ``{solution-start}`` to a ``{solution-end}`` or the end."""
+    found = []
+    for m in re.finditer(r"^(?P<fence>`{3,}|:{3,})\{solution(?P<gated>-start)?\}[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+                         text, re.S | re.M):
+        body = m["body"]
+        if m["gated"]:
+            body = text[m.end():].split("{solution-end}")[0]
+        found.append("\n".join(line for line in body.split("\n") if not re.match(r"^:[a-z-]+:", line)).strip())
+    return found
+
+
+def _solution_start(block):
+    """A ``{solution}`` block as ``{solution-start}`` (label and options) with its prose after it:
+    the gated directive keeps none of its own content, only what lies between it and the end."""
+    fence = block["fence"]
+    head, *lines = block["rest"].removesuffix(fence).rstrip().split("\n")
+    options = []
+    while lines and re.match(r"^:[a-z-]+:", lines[0]):
+        options.append(lines.pop(0))
+    body = "\n".join(lines).strip("\n")
+    return "\n".join(["```{solution-start}" + head, *options, "```", *([""] + [body] if body else [])]) + "\n"
+
+
+def inline_player_icons(nb):
+    """The notebook ``nb`` with the stored players' Font Awesome icons redrawn as inline SVG
+    (:func:`regan_tutorial.plots.inline_icons`, what :func:`~regan_tutorial.plots.player` now
+    stores): outputs made before that change then show their buttons on Colab and in Jupyter.
+    Returns ``(new notebook, number of outputs changed)``."""
+    import copy
+
+    from .plots import inline_icons
+
+    nb, changed = copy.deepcopy(nb), 0
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        for out in cell.outputs:
+            html = out.get("data", {}).get("text/html")
+            if html is None:
+                continue
+            new = inline_icons(html if isinstance(html, str) else "".join(html))
+            if new != (html if isinstance(html, str) else "".join(html)):
+                out["data"]["text/html"], changed = new, changed + 1
+    return nb, changed
+
+
+def _rewrite(path, convert):
+    import nbformat
+
+    nb, changed = convert(nbformat.read(path, as_version=4))
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+def write_gated(path):
+    """Gate the solutions of the notebook at ``path`` in place (see :func:`gate_solutions`)."""
+    import nbformat
+
+    nb, gated = gate_solutions(nbformat.read(path, as_version=4))
+    if gated:
+        nbformat.write(nb, path)
+    return gated
 
 
 def toc_files(root="."):
@@ -188,18 +320,79 @@ def chapter_numbers(root="."):
     return {path.stem: i for i, path in enumerate(chapter_paths(root), 1)}
 
 
-def write_colab(source, target, root="."):
-    """The Colab edition of the notebook ``source``, written to ``target``."""
-    import nbformat
+def colab_link(path, root="."):
+    """The Colab link of the notebook ``path`` (relative to the book's root): the edition on the branch
+    that ``repository.branch`` of ``_config.yml`` names, as the page's launch button opens it."""
     import yaml
 
-    from .editions import book_url, colab_edition, read_bibliography
+    config = yaml.safe_load((Path(root) / "_config.yml").read_text())
+    repo = config["repository"]
+    org_repo = repo["url"].removeprefix("https://github.com/").rstrip("/")
+    colab = config["launch_buttons"]["colab_url"].rstrip("/")
+    return f"{colab}/github/{org_repo}/blob/{repo['branch']}/{Path(path).as_posix()}"
+
+
+def head_commit(root="."):
+    """The commit checked out at ``root`` (what an edition made now installs), or ``None`` outside git."""
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def chapter_titles(root="."):
+    """[(number, title, notebook path)] of the chapters, titles from each notebook's first heading."""
+    import json
+
+    found = []
+    for number, path in enumerate(chapter_paths(root), 1):
+        cells = json.loads(path.read_text())["cells"]  # no validation: only the headings are read
+        text = lambda c: c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+        heading = next((line[2:].strip() for c in cells if c["cell_type"] == "markdown"
+                        for line in text(c).splitlines() if line.startswith("# ")), path.stem)
+        found.append((number, heading, path))
+    return found
+
+
+def colab_context(root="."):
+    """What every chapter's Colab edition needs to know of the book: its configuration, the
+    bibliography, the web address and each chapter's number, title, page and Colab link."""
+    import yaml
+
+    from .editions import book_url, read_bibliography
 
     config = yaml.safe_load((Path(root) / "_config.yml").read_text())
-    bibliography = read_bibliography(Path(root) / config["bibtex_bibfiles"][0])
+    web = book_url(config["repository"]["url"])
+    chapters = [{"number": n, "title": title, "stem": path.stem, "path": path,
+                 "url": f"{web}{path.relative_to(root).with_suffix('.html').as_posix()}",
+                 "colab": colab_link(path.relative_to(root), root)} for n, title, path in chapter_titles(root)]
+    return {"config": config, "web": web, "chapters": chapters,
+            "bibliography": read_bibliography(Path(root) / config["bibtex_bibfiles"][0])}
+
+
+def write_colab(source, target, root=".", commit=None, context=None):
+    """The Colab edition of the notebook ``source``, written to ``target``; its first cell installs
+    the package at ``commit`` (default: the checked-out one). ``context``: :func:`colab_context`
+    (made once for many editions)."""
+    import nbformat
+
+    from .editions import colab_edition, install_source
+
+    context = context or colab_context(root)
     nb = nbformat.read(source, as_version=4)
-    chapter = chapter_numbers(root).get(Path(source).stem)
-    edition = colab_edition(nb, bibliography, book_url(config["repository"]["url"]), chapter)
+    chapters = context["chapters"]
+    here = next((c for c in chapters if c["stem"] == Path(source).stem), None)
+    following = chapters[here["number"]] if here and here["number"] < len(chapters) else None
+    install = None
+    if nb.cells and nb.cells[0].cell_type == "code" and '"google.colab" in sys.modules' in nb.cells[0].source:
+        commit = commit or head_commit(root)
+        if not commit:
+            raise UsageError(f"{root} is not a git checkout: name the commit the editions install with --commit")
+        install = install_source(context["config"]["repository"]["url"], commit)
+    edition = colab_edition(
+        nb, context["bibliography"], context["web"], here["number"] if here else None, install=install,
+        page=here["url"] if here else None, chapters=chapters,
+        next_chapter=(f"Chapter {following['number']}. {following['title']}", following["colab"]) if following else None)
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(edition, target)
 
@@ -231,6 +424,13 @@ def main(argv=None):
     colab.add_argument("source")
     colab.add_argument("target")
     colab.add_argument("--force", action="store_true", help="write into a target folder that is not empty")
+    colab.add_argument("--commit", help="the commit whose package the editions install (default: the checked-out one)")
+    gate = sub.add_parser("gate-solutions", help="rewrite notebooks in place so that each solution's code "
+                          "cells fold inside its solution block (sphinx-exercise's solution-start/-end)")
+    gate.add_argument("paths", nargs="+")
+    icons = sub.add_parser("player-icons", help="redraw the stored players' Font Awesome icons as inline SVG, "
+                           "in place")
+    icons.add_argument("paths", nargs="+")
     student = sub.add_parser("student", help="write the student edition: stubs and checkers for the solutions")
     student.add_argument("source")
     student.add_argument("target")
@@ -256,10 +456,21 @@ def main(argv=None):
     try:
         if args.command in ("strip-solutions", "colab", "student"):
             check_target(args.source, args.target, args.force)
-        found = notebooks(args.paths if args.command == "execute" else [args.source])
+        found = notebooks(args.paths if args.command in ("execute", "gate-solutions", "player-icons") else [args.source])
     except UsageError as err:
         parser.error(str(err))
-    if args.command == "execute":
+    if args.command == "gate-solutions":
+        for path in found:
+            try:
+                gated = write_gated(path)
+            except ValueError as err:
+                parser.error(f"{path}: {err}")
+            print(f"{path}: {gated} solution(s) gated" if gated else f"{path}: nothing to gate")
+    elif args.command == "player-icons":
+        for path in found:
+            changed = _rewrite(path, inline_player_icons)
+            print(f"{path}: {changed} player(s) redrawn" if changed else f"{path}: no player to redraw")
+    elif args.command == "execute":
         for path in found:
             print(f"executing {path} (profile {args.profile}) ...", flush=True)
             print(f"  done in {execute(path, args.profile, solutions=args.solutions):.0f} s", flush=True)
@@ -271,9 +482,15 @@ def main(argv=None):
             check_writes(pairs)
         except UsageError as err:
             parser.error(str(err))
+        context = colab_context() if args.command == "colab" else None
         for path, target in pairs:
-            write = {"strip-solutions": strip_solutions, "colab": write_colab, "student": write_student}[args.command]
-            write(path, target)
+            if args.command == "colab":
+                try:
+                    write_colab(path, target, commit=args.commit, context=context)
+                except ValueError as err:  # a --commit that is not a full hash, a directive without a form
+                    parser.error(f"{path}: {err}")
+            else:
+                {"strip-solutions": strip_solutions, "student": write_student}[args.command](path, target)
             print(f"wrote {target}")
     return 0
 

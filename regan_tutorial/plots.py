@@ -1,5 +1,7 @@
 """Figures used across the chapters: image grids, loss curves, 2D fields."""
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -82,6 +84,37 @@ def plot_game(x, p_data, p_g, ax=None):
     return ax
 
 
+# matplotlib's player draws its nine buttons with Font Awesome 4 icons from a CDN stylesheet that
+# Colab and Jupyter do not load (nine empty boxes there); these SVG shapes travel inside the page.
+_SVG = ('<svg class="regan-icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" '
+        'fill="currentColor"{flip}>{shape}</svg>')
+_BAR, _PLAY = '<rect x="{x}" y="3" width="2" height="10"/>', '<path d="M{x} 3v10l{w} -5z"/>'
+ICONS = {
+    "fa-minus": '<rect x="3" y="7" width="10" height="2"/>',
+    "fa-plus": '<path d="M7 3h2v4h4v2h-4v4h-2v-4h-4v-2h4z"/>',
+    "fa-play": _PLAY.format(x=4, w=9),
+    "fa-pause": _BAR.format(x=4) + _BAR.format(x=10),
+    "fa-step-forward": _PLAY.format(x=3, w=8) + _BAR.format(x=11),
+    "fa-fast-forward": _PLAY.format(x=1, w=7) + _PLAY.format(x=8, w=7),
+    "fa-step-backward": _BAR.format(x=3) + '<path d="M13 3v10l-8 -5z"/>',
+    "fa-fast-backward": '<path d="M8 3v10l-7 -5z"/><path d="M15 3v10l-7 -5z"/>',
+}
+_FA_LINK = re.compile(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">\s*')
+_FA_ICON = re.compile(r'<i class="fa (?P<name>fa-[a-z-]+)(?P<flip> fa-flip-horizontal)?"></i>')
+
+
+def inline_icons(html):
+    """A player's HTML (matplotlib's ``to_jshtml``) with its Font Awesome icons drawn as inline SVG
+    and the stylesheet link gone; HTML without them comes back unchanged."""
+    def svg(m):
+        if m["name"] not in ICONS:
+            raise ValueError(f"no inline icon for {m['name']}: add one to regan_tutorial.plots.ICONS")
+        flip = ' style="transform: scaleX(-1)"' if m["flip"] else ""
+        return _SVG.format(flip=flip, shape=ICONS[m["name"]])
+
+    return _FA_ICON.sub(svg, _FA_LINK.sub("", html))
+
+
 def player(frames, draw, figsize=(6, 3.5), dpi=60, interval=250):
     """A slider that needs no kernel: ``draw(fig, frame)`` renders every frame now, and matplotlib's
     JavaScript animation player (``to_jshtml``) steps through the pictures in any browser, on the
@@ -97,7 +130,7 @@ def player(frames, draw, figsize=(6, 3.5), dpi=60, interval=250):
         draw(fig, frames[i])
 
     movie = animation.FuncAnimation(fig, update, frames=len(frames), interval=interval)
-    html = movie.to_jshtml(default_mode="once")
+    html = inline_icons(movie.to_jshtml(default_mode="once"))
     plt.close(fig)
     return HTML(html)
 

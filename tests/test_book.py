@@ -9,6 +9,7 @@ import yaml
 
 from regan_tutorial import book
 from regan_tutorial.book import strip_solutions
+from regan_tutorial.editions import student_edition
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -80,7 +81,7 @@ def test_first_cell_installs_the_package_on_colab_from_the_configured_repository
 def test_chapter_has_objectives_exercises_and_summary(path):
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
     assert "Learning objectives" in text and "## Summary" in text and "## Exercises" in text
-    assert text.count("{exercise}") == text.count("{solution}") >= 3
+    assert text.count("{exercise}") == len(re.findall(r"\{solution(?:-start)?\}", text)) >= 3
 
 
 def test_strip_solutions_removes_solutions_and_outputs(tmp_path):
@@ -110,3 +111,87 @@ def test_the_instructor_page_lists_every_exercise_once():
                            "\n".join(c.source for c in nbformat.read(path, as_version=4).cells))
         numbered.update({label: (str(n), str(n), str(k)) for k, label in enumerate(found, 1)})
     assert {label: tuple(nums) for *nums, label in rows} == numbered
+
+
+def synthetic_chapter():
+    """An exercise whose solution block is followed by two solution code cells, and one without code."""
+    return nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("```{exercise}\n:label: ex-a\nQ?\n```\n````{solution} ex-a\n:class: dropdown\n"
+                                      "```python\nx = 1\n```\nThe reason.\n````"),
+        nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution", "hide-input"]},
+                                  outputs=[nbformat.v4.new_output("stream", text="best: 42\n")]),
+        nbformat.v4.new_code_cell("print(answer)", metadata={"tags": ["solution", "hide-input"]}),
+        nbformat.v4.new_markdown_cell("```{exercise}\n:label: ex-b\nWhy?\n```\n```{solution} ex-b\n:class: dropdown\nBecause.\n```"),
+        nbformat.v4.new_code_cell("print('after')"),
+    ])
+
+
+def test_gate_solutions_folds_code_cells_into_their_solution_block():
+    gated, n = book.gate_solutions(synthetic_chapter())
+    assert n == 1
+    kinds = [(c.cell_type, c.metadata.get("tags", [])) for c in gated.cells]
+    assert kinds == [("markdown", []), ("code", ["solution"]), ("code", ["solution"]),
+                     ("markdown", ["solution"]), ("markdown", []), ("code", [])]
+    assert gated.cells[0].source.endswith(
+        "```{solution-start} ex-a\n:class: dropdown\n```\n\n```python\nx = 1\n```\nThe reason.\n")
+    assert gated.cells[3].source == "```{solution-end}\n```"
+    assert gated.cells[4].source == synthetic_chapter().cells[3].source  # a solution without code stays whole
+    assert gated.cells[1].outputs == synthetic_chapter().cells[1].outputs
+    assert book.gate_solutions(gated) == (gated, 0)  # a second run changes nothing
+    assert book.solution_prose(gated.cells[0].source) == ["```python\nx = 1\n```\nThe reason."]
+    assert book.solution_prose(gated.cells[4].source) == ["Because."]
+
+
+def test_a_gated_chapter_loses_all_its_solutions_in_the_handout(tmp_path):
+    gated, _ = book.gate_solutions(synthetic_chapter())
+    nbformat.write(gated, tmp_path / "a.ipynb")
+    strip_solutions(tmp_path / "a.ipynb", tmp_path / "out" / "a.ipynb")
+    text = "\n".join(c.source for c in nbformat.read(tmp_path / "out" / "a.ipynb", as_version=4).cells)
+    student = "\n".join(c.source for c in student_edition(gated).cells)
+    for edition in (text, student):
+        for gone in ("solution", "The reason", "Because", "answer"):
+            assert gone not in edition
+        assert "Q?" in edition and "Why?" in edition and "print('after')" in edition
+
+
+def test_gate_solutions_refuses_a_solution_cell_without_its_block():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("Some text."),
+                                         nbformat.v4.new_code_cell("x", metadata={"tags": ["solution"]})])
+    with pytest.raises(ValueError, match="must follow a Markdown cell that ends with its"):
+        book.gate_solutions(nb)
+
+
+def test_the_cli_gates_notebooks_in_place(tmp_path, capsys):
+    nbformat.write(synthetic_chapter(), tmp_path / "a.ipynb")
+    assert book.main(["gate-solutions", str(tmp_path)]) == 0
+    assert "1 solution(s) gated" in capsys.readouterr().out
+    assert "{solution-start}" in nbformat.read(tmp_path / "a.ipynb", as_version=4).cells[0].source
+    assert book.main(["gate-solutions", str(tmp_path / "a.ipynb")]) == 0
+    assert "nothing to gate" in capsys.readouterr().out
+
+
+def test_stored_players_get_inline_icons(tmp_path):
+    html = ('<link rel="stylesheet"\nhref="https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css">'
+            '<div class="anim-buttons"><button><i class="fa fa-play fa-flip-horizontal"></i></button>'
+            '<button><i class="fa fa-pause"></i></button></div>')
+    out = nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": "<HTML>"})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("player()", outputs=[out])])
+    new, changed = book.inline_player_icons(nb)
+    drawn = new.cells[0].outputs[0]["data"]["text/html"]
+    assert changed == 1 and "fa-" not in drawn and "font-awesome" not in drawn
+    assert drawn.count("<svg") == 2 and "scaleX(-1)" in drawn
+    assert book.inline_player_icons(new) == (new, 0)
+
+
+def test_the_intros_local_recipe_installs_what_it_runs():
+    """`pip install -e ".[X]"` then `jupyter lab`: the extra X must bring JupyterLab."""
+    import tomllib
+
+    recipe = re.search(r"\*\*Locally\.\*\*.*?```bash\n(.*?)```", (ROOT / "book" / "intro.md").read_text(), re.S)[1]
+    extra = re.search(r'pip install -e "\.\[(\w+)\]"', recipe)[1]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    wanted = {"jupyter lab": "jupyterlab", "jupyter notebook": "notebook", "jupyter-book": "jupyter-book"}
+    for command, package in wanted.items():
+        if command in recipe:
+            assert any(re.match(rf"{package}\b", dep) for dep in extras[extra]), (command, extra, extras[extra])
+    assert "jupyter lab" in recipe

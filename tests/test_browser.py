@@ -5,7 +5,13 @@ Needs ``_build/html`` (``jupyter-book build .``), Debian's ``chromium``, the Pyt
 page asks a CDN for MathJax; the test serves it from the local copy and refuses every other
 outside request, so it runs offline. Screenshots (1280 and 390 px wide) go to
 ``_build/screenshots``. Without those tools the test is skipped with the reason, or fails
-where ``REGAN_BROWSER_REQUIRED=1`` (as in ``.ci/run``).
+where ``REGAN_BROWSER_REQUIRED=1`` (as in ``.ci/run``). ``REGAN_BUILT_BOOK=DIR`` opens the
+book built into ``DIR`` instead (and writes the screenshots beside it).
+
+Besides math, images, links and widths, it checks what a reader would meet at once: inline
+formulas cut off on a phone, printed lines running past their box, solution code or output in
+view before a click, figures without a caption and alt text, and a tap on a solution's bar at
+phone width that follows the bar's link instead of opening the solution.
 """
 
 import functools
@@ -22,9 +28,9 @@ import pytest
 from regan_tutorial import book
 
 ROOT = Path(__file__).resolve().parent.parent
-HTML = ROOT / "_build" / "html"
+HTML = Path(os.environ.get("REGAN_BUILT_BOOK") or ROOT / "_build" / "html")
 MATHJAX = ROOT / ".ci" / "node" / "node_modules" / "mathjax" / "es5"
-SHOTS = ROOT / "_build" / "screenshots"
+SHOTS = HTML.parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -79,9 +85,10 @@ def browser():
         b.close()
 
 
-def open_page(browser, site, path, width):
-    """The page at ``width`` px, MathJax typeset, with the console errors it printed."""
-    page = browser.new_page(viewport={"width": width, "height": 900})
+def open_page(browser, site, path, width, touch=False):
+    """The page at ``width`` px (a touch screen if ``touch``), MathJax typeset, with the console
+    errors it printed."""
+    page = browser.new_page(viewport={"width": width, "height": 900}, has_touch=touch, is_mobile=touch)
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -102,6 +109,23 @@ def open_page(browser, site, path, width):
     return page, errors
 
 
+# An inline formula that runs past the block it stands in (where the column cuts it off), or
+# whose own box clips it without letting it scroll (folded ones too: a reader meets them once the block opens). Named by its TeX source.
+MATH_CUT = """() => [...document.querySelectorAll('main mjx-container:not([display="true"])')].filter(m => {
+    const box = m.getBoundingClientRect();
+    if (box.width === 0) return false;
+    const block = m.closest('p, li, td, th, dd, dt, figcaption, div, section').getBoundingClientRect();
+    const clips = ['hidden', 'clip'].includes(getComputedStyle(m).overflowX);
+    return box.right > block.right + 1 || (m.scrollWidth > m.clientWidth + 8 && clips);
+}).map(m => { const item = MathJax.startup.document.getMathItemsWithin(m)[0];
+              return item ? item.math.slice(0, 80) : m.closest('p, li').innerText.slice(0, 80); })"""
+# A printed output whose lines run past its box, where the reader sees them cut (folded ones too).
+OUTPUT_CUT = """() => [...document.querySelectorAll('main div.cell_output pre')]
+    .filter(p => p.getBoundingClientRect().width > 0 && p.scrollWidth > p.clientWidth + 1)
+    .map(p => p.innerText.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 100))"""
+CHAPTER_PAGES = [f"{path.relative_to(ROOT).with_suffix('.html').as_posix()}" for path in book.chapter_paths(ROOT)]
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_page_renders_with_math_images_and_working_links(browser, site, path):
     page, errors = open_page(browser, site, path, 1280)
@@ -120,6 +144,7 @@ def test_page_renders_with_math_images_and_working_links(browser, site, path):
         .filter(p => !p.closest('.cell_output') && p.scrollWidth > p.clientWidth + 1)
         .map(p => p.innerText.split('\\n').find(l => l.length > 80) || p.innerText.slice(0, 80))""")
     assert not wide, f"code wider than the column: {wide}"
+    assert not page.evaluate(OUTPUT_CUT), f"printed lines cut at the output box's edge: {page.evaluate(OUTPUT_CUT)}"
     for href in page.evaluate("() => [...document.querySelectorAll('main a[href]')].map(a => a.href)"):
         url = urlparse(href)
         if href.startswith(site):
@@ -139,6 +164,8 @@ def test_page_fits_a_phone(browser, site, path):
         .filter(a => a.scrollWidth > a.parentElement.clientWidth + 1 || a.getBoundingClientRect().right > 391)
         .map(a => a.scrollWidth)""")
     assert not cut, f"a player wider than the phone's column (px): {cut}"
+    assert not page.evaluate(MATH_CUT), f"inline formulas cut off at 390 px: {page.evaluate(MATH_CUT)}"
+    assert not page.evaluate(OUTPUT_CUT), f"printed lines cut at the output box's edge: {page.evaluate(OUTPUT_CUT)}"
     page.close()
 
 
@@ -162,4 +189,79 @@ def test_solutions_are_collapsed_and_open_on_click(browser, site):
     solution.locator("button, .admonition-title, summary").first.click()
     page.wait_for_timeout(500)
     assert body.is_visible()
+    page.close()
+
+
+# Whether each solution code cell can be seen: a folded block keeps its content laid out, at
+# height 0 and with visibility hidden (sphinx-togglebutton).
+SOLUTION_CELLS_SEEN = """() => [...document.querySelectorAll('div.cell.tag_solution')].map(c =>
+    c.checkVisibility({visibilityProperty: true, opacityProperty: true}) && c.getBoundingClientRect().height > 0)"""
+
+
+@pytest.mark.parametrize("path", CHAPTER_PAGES)
+def test_no_solution_code_or_output_shows_before_a_click(browser, site, path):
+    """The solution code cells (code and output) are hidden until their solution is opened, and
+    opening each solution shows them: the solution's prose, code and output fold together."""
+    page, _ = open_page(browser, site, path, 1280)
+    seen = page.evaluate(SOLUTION_CELLS_SEEN)
+    assert seen and not any(seen), f"{sum(seen)} of {len(seen)} solution cells in view before a click"
+    bars = page.locator("div.solution.dropdown:has(div.cell.tag_solution) > .admonition-title")
+    assert bars.count() > 0, "no folded solution holds a solution code cell"
+    for i in range(bars.count()):
+        bars.nth(i).click()
+    page.wait_for_timeout(500)
+    seen = page.evaluate(SOLUTION_CELLS_SEEN)
+    assert all(seen), f"{seen.count(False)} solution cells still hidden after opening every solution"
+    page.close()
+
+
+@pytest.mark.parametrize("path", CHAPTER_PAGES)
+def test_a_tap_on_a_solution_bar_at_phone_width_opens_it(browser, site, path):
+    """Tapped on its words ("Solution to Exercise 1.1", a link to the exercise), the bar opens the
+    solution where it is; the page neither follows the link nor jumps."""
+    page, _ = open_page(browser, site, path, 390, touch=True)
+    bar = page.locator("div.solution.dropdown > .admonition-title").first
+    bar.scroll_into_view_if_needed()
+    words = bar.locator("a.reference").first
+    box = words.bounding_box() if words.count() else bar.bounding_box()
+    before = page.evaluate("() => [location.href, window.scrollY]")
+    page.touchscreen.tap(box["x"] + min(box["width"] / 2, 60), box["y"] + box["height"] / 2)
+    page.wait_for_timeout(500)
+    after = page.evaluate("() => [location.href, window.scrollY]")
+    assert after[0] == before[0], f"the tap followed the bar's link to {after[0]}"
+    assert abs(after[1] - before[1]) < 100, f"the page jumped from {before[1]} to {after[1]} px"
+    content = page.locator("div.solution.dropdown").first.locator("section").first
+    assert content.is_visible(), "the tapped solution did not open"
+    page.close()
+
+
+def _uncaptioned_figures(path):
+    """How many figure outputs of the chapter notebook have no caption (cell metadata mystnb.figure.caption)."""
+    import nbformat
+
+    nb_path = (ROOT / path).with_suffix(".ipynb")
+    if not nb_path.exists():
+        return 0
+    return sum(any(k.startswith("image/") for k in o.get("data", {}))
+               for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code"
+               and not c.metadata.get("mystnb", {}).get("figure", {}).get("caption") for o in c.outputs)
+
+
+# Chapters whose figures still lack captions and alt text: a content change in the notebooks (cell
+# metadata mystnb: {figure: {caption: ...}, image: {alt: ...}}), made after the renumbering. The
+# check runs there too and must fail (strict): once a chapter's figures are captioned, it passes.
+FIGURE_PAGES = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"{n} figures without caption"))
+                if (n := _uncaptioned_figures(p)) else p for p in PAGES]
+
+
+@pytest.mark.parametrize("path", FIGURE_PAGES)
+def test_every_figure_has_a_caption_and_alt_text(browser, site, path):
+    page, _ = open_page(browser, site, path, 1280)
+    bare = page.evaluate("""() => [...document.querySelectorAll('main img')]
+        .filter(i => !i.id.startsWith('_anim_img') && !i.closest('.anim-controls, nav, .navbar-brand'))
+        .filter(i => { const alt = (i.getAttribute('alt') || '').trim();
+                       const caption = i.closest('figure')?.querySelector('figcaption')?.innerText.trim();
+                       return !alt || /[\\/]|\\.(png|jpe?g|svg|gif)$/i.test(alt) || !caption; })
+        .map(i => (i.getAttribute('alt') || i.src).slice(0, 60))""")
+    assert not bare, f"{len(bare)} figures without a caption and alt text: {bare[:3]}"
     page.close()

@@ -18,7 +18,6 @@ from regan_tutorial.grading import FAILED, NOT_ATTEMPTED, PASSED
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = book.chapter_paths(ROOT)
-SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution\}.*?\n(.*?)^\1", re.S | re.M)
 CODE_EXERCISES = {c.metadata["regan"]["exercise"]: path for path in CHAPTERS
                   for c in nbformat.read(path, as_version=4).cells if "stub" in c.metadata.get("regan", {})}
 
@@ -42,7 +41,7 @@ def test_the_student_edition_holds_no_solution_and_a_stub_for_each_code_exercise
     edition = nbformat.read(student / path.name, as_version=4)
     text = "\n".join(c.source for c in edition.cells)
     for cell in source.cells:
-        for _, body in SOLUTION.findall(cell.source) if cell.cell_type == "markdown" else []:
+        for body in book.solution_prose(cell.source) if cell.cell_type == "markdown" else []:
             for sentence in sentences(body):
                 assert sentence not in text, sentence
         if "solution" in cell.metadata.get("tags", []) and cell.source.strip():
