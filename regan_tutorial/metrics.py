@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,6 +220,16 @@ def frechet_terms(fake, real, classifier):
     return (mu_f - mu_r).pow(2).sum().item(), (cov_f.trace() + cov_r.trace() - 2 * root_trace).item()
 
 
+@contextlib.contextmanager
+def _quiet_torchmetrics():
+    """torchmetrics warns that a metric keeps its features in memory (a few thousand 64-d vectors
+    here) and, with one split, that the score's spread is undefined: true, and no news to a reader."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        warnings.filterwarnings("ignore", message=".*degrees of freedom is <= 0.*")
+        yield
+
+
 @torch.no_grad()
 def kernel_distance(fake, real, classifier, subset_size=None, subsets=50, seed=0):
     r"""The kernel distance of Bińkowski et al. 2018 (KID, here in the classifier's feature space):
@@ -240,8 +251,9 @@ def kernel_distance(fake, real, classifier, subset_size=None, subsets=50, seed=0
         raise ValueError(f"subset_size must lie in [2, {min(len(fake), len(real))}] (the smaller set's size), "
                          f"got {size}")
     gamma = 1 / classifier_features(real, classifier).pow(2).sum(1).mean().item()
-    kid = KernelInceptionDistance(feature=_Features(classifier), subsets=subsets, subset_size=size,
-                                  gamma=gamma).to(fake.device)
+    with _quiet_torchmetrics():
+        kid = KernelInceptionDistance(feature=_Features(classifier), subsets=subsets, subset_size=size,
+                                      gamma=gamma).to(fake.device)
     for images, is_real in ((real, True), (fake, False)):
         for i in range(0, len(images), 1000):
             kid.update(images[i:i + 1000], real=is_real)
@@ -265,13 +277,15 @@ def classifier_score(fake, classifier, splits=1):
     from torchmetrics.image.inception import InceptionScore
 
     _check_images(fake)
-    score = InceptionScore(feature=classifier, splits=splits).to(fake.device)
+    with _quiet_torchmetrics():
+        score = InceptionScore(feature=classifier, splits=splits).to(fake.device)
     for i in range(0, len(fake), 1000):
         score.update(fake[i:i + 1000])
     state = torch.random.get_rng_state()
     torch.manual_seed(0)  # torchmetrics shuffles the samples before splitting them
     try:
-        return score.compute()[0].item()
+        with _quiet_torchmetrics():
+            return score.compute()[0].item()
     finally:
         torch.random.set_rng_state(state)
 
