@@ -271,28 +271,6 @@ def train_mlp_gan(images, z_eval, seed=0, steps=8000, snapshot_every=1000, progr
     return g, history
 
 
-def losses_mnist_study(steps=1500, snapshot_every=250, n_eval=1000):
-    """The Wasserstein chapter's comparison of the losses in use today, on MNIST: the DCGAN of
-    :func:`train_small_dcgan` with the non-saturating loss and batch norm; the hinge loss with a
-    spectrally normalized D without batch norm (Miyato et al. 2018); least squares with batch norm
-    (Mao et al. 2017); and the first with the JS regularizer at a constant gamma = 1. Two seeds
-    each. Returns the common settings and each arm's own (seeds in the arm's ``seeds``)."""
-    from . import losses
-
-    ns = dict(g_loss=losses.generator_loss_nonsaturating)
-    common = dict(steps=steps, width=32, batch_size=64, lr=2e-4, betas=(0.5, 0.999), snapshot_every=snapshot_every,
-                  n_eval=n_eval)
-    arms = {
-        "non-saturating + batch norm": dict(seeds=[0, 1], **ns),
-        "hinge + spectral norm": dict(seeds=[0, 1], d_loss=losses.discriminator_loss_hinge,
-                                      g_loss=losses.generator_loss_hinge, batch_norm=False, spectral_norm=True),
-        "least squares + batch norm": dict(seeds=[0, 1], d_loss=losses.discriminator_loss_least_squares,
-                                           g_loss=losses.generator_loss_least_squares),
-        "non-saturating + JS, gamma = 1": dict(seeds=[0, 1], regularizer=losses.js_regularizer, gamma=1.0, **ns),
-    }
-    return common, arms
-
-
 def js_mnist_controls_study(steps=1500, snapshot_every=250, n_eval=1000):
     """Controls for :func:`js_mnist_study` (same common settings): a third seed of its two arms
     with batch norm; R1 (constant gamma = 1) with batch norm, three seeds; without batch
@@ -318,7 +296,7 @@ def js_mnist_controls_study(steps=1500, snapshot_every=250, n_eval=1000):
 
 def mnist_study_rows(common, arms, train_images, held_out, classifier, z_eval, only=None, progress=False,
                      report=None):
-    """Train every arm and seed of an MNIST study (:func:`js_mnist_study`, :func:`losses_mnist_study`)
+    """Train every arm and seed of an MNIST study (:func:`js_mnist_study`, :func:`js_mnist_controls_study`)
     with :func:`train_small_dcgan` and return {"ARM, seed S": :func:`quality_rows`}; ``only`` (a set
     of such names) trains just those, e.g. the part a chapter re-runs live; ``report(name, row)``,
     if given, is called after each run (a script's progress)."""
