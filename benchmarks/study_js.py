@@ -2,11 +2,10 @@
 
 Evidence 1: ten seeds per arm on the ring, five arms (``studies.js_ring_study``); Evidence 2:
 the minimax DCGAN on the offline MNIST subset, two seeds with batch norm and one without, each
-with and without the regularizer (``studies.js_mnist_study``), and its controls (a third seed,
-R1, three seeds without batch norm, the plain run at equal time: ``studies.js_mnist_controls_study``). Too long for the chapter's
+with and without the regularizer (``studies.js_mnist_study``). Too long for the chapter's
 five-minute budget on a 2-core CPU (each file records how long its run took), so the chapter shows these files
 and re-runs one part of each, which must match its stored row exactly.
-Run: ``REGAN_MNIST=bundled python benchmarks/study_js.py [ring] [mnist] [controls]``.
+Run: ``REGAN_MNIST=bundled python benchmarks/study_js.py [ring] [mnist]``.
 """
 
 import sys
@@ -41,11 +40,7 @@ def mnist_study(name="js_mnist", study=studies.js_mnist_study):
                               time.perf_counter() - tic)
 
 
-def controls_study():
-    return mnist_study("js_mnist_controls", studies.js_mnist_controls_study)
-
-
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["ring", "mnist", "controls"]
+    which = sys.argv[1:] or ["ring", "mnist"]
     for name in which:
-        print("wrote", {"ring": ring_study, "mnist": mnist_study, "controls": controls_study}[name]())
+        print("wrote", {"ring": ring_study, "mnist": mnist_study}[name]())

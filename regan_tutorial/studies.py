@@ -271,32 +271,9 @@ def train_mlp_gan(images, z_eval, seed=0, steps=8000, snapshot_every=1000, progr
     return g, history
 
 
-def js_mnist_controls_study(steps=1500, snapshot_every=250, n_eval=1000):
-    """Controls for :func:`js_mnist_study` (same common settings): a third seed of its two arms
-    with batch norm; R1 (constant gamma = 1) with batch norm, three seeds; without batch
-    norm, the plain GAN for 2,500 steps (its first 1,500 are the equal-steps control, the rest the
-    equal-time one: a regularized step costs about 1.7 plain ones in the stored run) and the JS
-    regularizer, three seeds (seed 0's equal-steps rows are the ones of :func:`js_mnist_study`)."""
-    from .losses import js_regularizer, r1_regularizer
-    from .train import AnnealedGamma
-
-    common, _ = js_mnist_study(steps, snapshot_every, n_eval)
-    js = dict(regularizer=js_regularizer, gamma=AnnealedGamma(2.0, steps))
-    r1 = dict(regularizer=r1_regularizer, gamma=1.0)
-    arms = {
-        "no regularizer": dict(seeds=[2]),
-        "JS, gamma_0 = 2, annealed": dict(seeds=[2], **js),
-        "R1, gamma = 1": dict(seeds=[0, 1, 2], **r1),
-        "no batch norm, no regularizer, 2,500 steps": dict(seeds=[0, 1, 2], batch_norm=False,
-                                                           steps=steps * 5 // 3),
-        "no batch norm, JS, gamma_0 = 2, annealed": dict(seeds=[1, 2], batch_norm=False, **js),
-    }
-    return common, arms
-
-
 def mnist_study_rows(common, arms, train_images, held_out, classifier, z_eval, only=None, progress=False,
                      report=None):
-    """Train every arm and seed of an MNIST study (:func:`js_mnist_study`, :func:`js_mnist_controls_study`)
+    """Train every arm and seed of an MNIST study (e.g. :func:`js_mnist_study`)
     with :func:`train_small_dcgan` and return {"ARM, seed S": :func:`quality_rows`}; ``only`` (a set
     of such names) trains just those, e.g. the part a chapter re-runs live; ``report(name, row)``,
     if given, is called after each run (a script's progress)."""
