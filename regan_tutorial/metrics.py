@@ -22,6 +22,31 @@ class ModeCoverage:
     def __str__(self):
         return f"{self.modes}/{self.n_modes} modes, {100 * self.high_quality:.1f}% high-quality samples"
 
+    @property
+    def reverse_kl(self):
+        """PacGAN's reverse KL of the mode histogram: :func:`mode_histogram_kl` of ``counts``."""
+        return mode_histogram_kl(self.counts)
+
+
+def mode_histogram_kl(counts):
+    r"""The reverse KL divergence from the uniform distribution over the K modes to a model's mode
+    histogram (PacGAN, Lin et al. 2018, Table 1; their code's ``KLD(p, q)``, summing where p > 0):
+
+    .. math:: \mathrm{KL}(\hat p \,\|\, U) = \sum_{k:\,\hat p_k > 0} \hat p_k \log(K \hat p_k)
+              = \log K - H(\hat p),
+
+    with :math:`\hat p_k` the share of the high-quality samples whose nearest mode is k (or, on
+    Stacked-MNIST, of all samples classified as mode k). 0 for a perfectly balanced histogram,
+    :math:`\log K` when every sample falls in one mode; nan when there is no sample to count.
+    """
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    if counts.dim() != 1 or (counts < 0).any():
+        raise ValueError(f"counts must be a 1D histogram of non-negative counts, got {counts.tolist()}")
+    if counts.sum() == 0:
+        return float("nan")
+    share = counts[counts > 0] / counts.sum()
+    return float((share * torch.log(len(counts) * share)).sum())
+
 
 def mode_coverage(samples, centres, std, n_std=3.0):
     """Score 2D samples against a Gaussian mixture (VEEGAN, Srivastava et al. 2017; PacGAN).
