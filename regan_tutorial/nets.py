@@ -325,7 +325,8 @@ class _CopywiseSpectralNorm(nn.Module):
                                                           eps=self.eps))
                     self._u.copy_(nn.functional.normalize(torch.einsum("cio,co->ci", weight, self._v), dim=1,
                                                           eps=self.eps))
-        sigma = torch.einsum("ci,cio,co->c", self._u, weight, self._v)  # (copies,): each copy's sigma_max
+        u, v = self._u.clone(), self._v.clone()  # as torch's: the next forward's iteration must not edit this graph
+        sigma = torch.einsum("ci,cio,co->c", u, weight, v)  # (copies,): each copy's sigma_max
         return weight / sigma[:, None, None]
 
 

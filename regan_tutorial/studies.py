@@ -280,7 +280,7 @@ def leaderboard_mixtures():
     return {"ring": ring(n_modes=8, radius=1.0, std=0.01), "grid": grid(side=5, spacing=2.0, std=0.05)}
 
 
-def leaderboard_study(steps=4000, copies=10, gamma=0.1):
+def leaderboard_study(steps=2500, copies=10, gamma=0.1):
     """The capstone's leaderboard: every arm trains ``copies`` seeds of the same networks (G 2-64-64-2,
     D 2-64-64-1, leaky ReLU 0.2; PacGAN2's D reads 4 numbers) with the same batches (128 per copy),
     the same Adam (lr 1e-3, betas 0.5, 0.999) for ``steps`` generator steps, its learning rate decayed

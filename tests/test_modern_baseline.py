@@ -246,3 +246,11 @@ def test_a_learning_rate_factor_scales_both_optimisers_from_their_initial_rates(
     assert decay(0) == 1.0
     with pytest.raises(ValueError, match="lr_factor= must be a function of the step"):
         train(g, d, torch.randn(64, 2), steps=1, batch_size=8, g_opt=g_opt, d_opt=d_opt, lr_factor=0.5)
+
+
+def test_every_leaderboard_arm_trains_a_few_steps_and_is_scored_by_pacgans_metrics():
+    common, arms = studies.leaderboard_study(steps=3, copies=2)
+    ring = studies.leaderboard_mixtures()["ring"]
+    for name, extra in arms.items():  # spectral norm: two forward passes per D step, then one backward
+        row = studies.coverage_rows(studies.train_toy_gans(ring, **common, **extra, progress=False))
+        assert len(row["modes"]) == len(row["reverse_kl"]) == 2 and row["steps"] == 3, name

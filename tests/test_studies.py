@@ -14,6 +14,7 @@ from regan_tutorial.train import AnnealedGamma
 STORED = {
     "js_ring": lambda: dict(zip(("common", "arms"), studies.js_ring_study())),
     "js_mnist": lambda: dict(zip(("common", "arms"), studies.js_mnist_study())),
+    "leaderboard": lambda: dict(zip(("common", "arms"), studies.leaderboard_study())),
 }
 
 
