@@ -66,6 +66,23 @@ def mode_coverage(samples, centres, std, n_std=3.0):
     return ModeCoverage(int((counts > 0).sum()), len(centres), good.float().mean().item(), counts)
 
 
+@torch.no_grad()
+def stacked_mnist_coverage(classifier, images, threshold=0.9, batch_size=1000):
+    """Modes of Stacked-MNIST samples (N, C, 28, 28), as VEEGAN and PacGAN count them: the classifier
+    labels each channel, the digits make the mode (of 10 ** C), a mode is captured when at least one
+    sample falls in it, and ``reverse_kl`` is the KL of the histogram of all samples to uniform.
+    ``high_quality`` here is the share of samples whose every channel the classifier is sure of
+    (probability > ``threshold``), a sign of how digit-like they are (not part of the protocol)."""
+    n, channels = images.shape[:2]
+    flat = images.reshape(n * channels, 1, *images.shape[2:])
+    _check_images(flat)
+    probs = torch.cat([F.softmax(classifier(flat[i:i + batch_size]), 1) for i in range(0, len(flat), batch_size)])
+    digits, sure = probs.argmax(1).view(n, channels), (probs.max(1).values > threshold).view(n, channels)
+    modes = (digits * 10 ** torch.arange(channels - 1, -1, -1, device=digits.device)).sum(1)
+    counts = torch.bincount(modes.cpu(), minlength=10 ** channels)
+    return ModeCoverage(int((counts > 0).sum()), 10 ** channels, sure.all(1).float().mean().item(), counts)
+
+
 class DigitClassifier(nn.Module):
     """A LeNet-style CNN for 28x28 digits in [-1, 1]; its 64-d penultimate layer is the feature space."""
 

@@ -280,20 +280,23 @@ def leaderboard_mixtures():
     return {"ring": ring(n_modes=8, radius=1.0, std=0.01), "grid": grid(side=5, spacing=2.0, std=0.05)}
 
 
-def leaderboard_study(steps=2500, copies=10, gamma=0.1):
+def leaderboard_study(dataset, steps=1500, copies=10, gamma=0.1):
     """The capstone's leaderboard: every arm trains ``copies`` seeds of the same networks (G 2-64-64-2,
     D 2-64-64-1, leaky ReLU 0.2; PacGAN2's D reads 4 numbers) with the same batches (128 per copy),
     the same Adam (lr 1e-3, betas 0.5, 0.999) for ``steps`` generator steps, its learning rate decayed
     geometrically to 3% by the last step; each regularizer at the same ``gamma``. What differs is the
     loss, the penalty, the packing, spectral norm, and WGAN-GP's 5 critic steps (Gulrajani et al.'s
-    n_critic) with its lambda = 10. Returns the settings common to every arm and each arm's own."""
+    n_critic) with its lambda = 10. ``dataset`` ("ring" or "grid") names the mixture of
+    :func:`leaderboard_mixtures`. Returns the settings common to every arm and each arm's own."""
     from .losses import (critic_loss_wasserstein, discriminator_loss_hinge, discriminator_loss_least_squares,
                          discriminator_loss_relativistic, generator_loss_hinge, generator_loss_least_squares,
                          generator_loss_relativistic, generator_loss_wasserstein, gradient_penalty, js_regularizer,
                          r1_r2_regularizer, r1_regularizer)
     from .train import LearningRateDecay
 
-    common = dict(copies=copies, steps=steps, width=64, batch_size=128, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999),
+    if dataset not in ("ring", "grid"):
+        raise ValueError(f"dataset {dataset!r} is not one of ring, grid")
+    common = dict(dataset=dataset, copies=copies, steps=steps, width=64, batch_size=128, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999),
                   lr_factor=LearningRateDecay(0.03, steps), n_eval=2500)
     pairing = dict(d_loss=discriminator_loss_relativistic, g_loss=generator_loss_relativistic)
     arms = {
@@ -323,3 +326,62 @@ def summary(values):
         return float("nan"), float("nan")
     se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
     return float(values.mean()), float(se)
+
+
+def train_stacked_gans(digits, *, copies, steps, seed=0, z_dim=64, width=256, batch_size=64, lr=2e-4,
+                       betas=(0.5, 0.999), d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating,
+                       regularizer=None, gamma=None, n_data=20_000, n_eval=5000, channels=2, classifier=None,
+                       progress=True):
+    """Train ``copies`` MLP GANs at once on Stacked MNIST (:func:`~regan_tutorial.data.stacked_mnist`,
+    ``n_data`` stacked images drawn from ``digits``): G z -> width -> width -> (channels, 28, 28) with
+    tanh, D the mirror image, as :class:`~regan_tutorial.nets.MLPEnsemble` s, Adam for both. Each copy's
+    modes are counted on ``n_eval`` samples by :func:`~regan_tutorial.metrics.stacked_mnist_coverage`.
+    Returns a :class:`ToyRun` whose ``coverage`` is a list, one per copy."""
+    import math
+
+    from .data import stacked_mnist
+    from .metrics import load_classifier, stacked_mnist_coverage
+    from .nets import MLPEnsemble
+
+    shape = (channels, 28, 28)
+    torch.manual_seed(seed)
+    generator = MLPEnsemble(copies, [z_dim, width, width, math.prod(shape)], output="tanh", out_shape=shape)
+    discriminator = MLPEnsemble(copies, [math.prod(shape), width, width, 1], squeeze=True, in_shape=shape)
+    data, _ = stacked_mnist(digits, n_data, channels, torch.Generator().manual_seed(seed))
+    history = train(
+        generator, discriminator, data, steps=steps, batch_size=copies * batch_size, seed=seed, progress=progress,
+        g_opt=torch.optim.Adam(generator.parameters(), lr, betas=betas),
+        d_opt=torch.optim.Adam(discriminator.parameters(), lr, betas=betas), d_loss=d_loss, g_loss=g_loss,
+        regularizer=regularizer, gamma=gamma)
+    classifier = classifier or load_classifier()
+    with torch.no_grad():
+        generator.eval()
+        z = torch.randn(copies * n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1))
+        samples = generator(z.to(data.device)).view(copies, n_eval, *shape)
+    coverage = [stacked_mnist_coverage(classifier, s) for s in samples]
+    return ToyRun(generator, discriminator, history, coverage)
+
+
+def stacked_mnist_study(steps=1500, copies=3, gamma=1.0):
+    """The capstone's modes on images: two-digit Stacked MNIST (100 modes), the classic recipe (the
+    non-saturating GAN) against the modern one (relativistic pairing loss with R1 + R2), ``copies``
+    seeds each, the same MLPs, batches and Adam. Returns the common settings and each arm's own."""
+    from .losses import discriminator_loss_relativistic, generator_loss_relativistic, r1_r2_regularizer
+
+    common = dict(copies=copies, steps=steps, z_dim=64, width=128, batch_size=64, lr=2e-4, betas=(0.5, 0.999),
+                  n_data=20_000, n_eval=2600, channels=2)  # 26 samples per mode, as 26,000 for 1,000 modes
+    arms = {
+        "non-saturating GAN": {},
+        "relativistic + R1 + R2": dict(d_loss=discriminator_loss_relativistic, g_loss=generator_loss_relativistic,
+                                       regularizer=r1_r2_regularizer, gamma=gamma),
+    }
+    return common, arms
+
+
+def stacked_rows(run):
+    """A :func:`train_stacked_gans` run as a stored study's row: per copy, modes, reverse KL and the
+    share of samples whose every channel the classifier is sure of."""
+    return {"modes": [c.modes for c in run.coverage], "reverse_kl": [round(c.reverse_kl, 4) for c in run.coverage],
+            "confident": [round(c.high_quality, 4) for c in run.coverage], "counts": [c.counts.tolist() for c in
+                                                                                      run.coverage],
+            "steps": run.history.step[-1], "seconds": round(run.history.seconds[-1], 1)}

@@ -249,8 +249,40 @@ def test_a_learning_rate_factor_scales_both_optimisers_from_their_initial_rates(
 
 
 def test_every_leaderboard_arm_trains_a_few_steps_and_is_scored_by_pacgans_metrics():
-    common, arms = studies.leaderboard_study(steps=3, copies=2)
-    ring = studies.leaderboard_mixtures()["ring"]
+    common, arms = studies.leaderboard_study("ring", steps=3, copies=2)
+    ring = studies.leaderboard_mixtures()[common.pop("dataset")]
     for name, extra in arms.items():  # spectral norm: two forward passes per D step, then one backward
         row = studies.coverage_rows(studies.train_toy_gans(ring, **common, **extra, progress=False))
         assert len(row["modes"]) == len(row["reverse_kl"]) == 2 and row["steps"] == 3, name
+
+
+def test_stacked_mnist_has_one_mode_per_digit_pair_and_the_classifier_counts_them():
+    from regan_tutorial.data import ImageData, stacked_mnist
+
+    torch.manual_seed(0)
+    digits = ImageData(torch.rand(30, 1, 28, 28) * 2 - 1, torch.arange(30) % 10, "test")
+    images, modes = stacked_mnist(digits, 50, 2, torch.Generator().manual_seed(0))
+    assert images.shape == (50, 2, 28, 28) and modes.min() >= 0 and modes.max() < 100
+
+    class ByMean(torch.nn.Module):  # a "classifier" whose digit is the image's first pixel, 0..9
+        def forward(self, x):
+            return torch.nn.functional.one_hot(((x[:, 0, 0, 0] + 1) * 4.999).long(), 10).float() * 20
+
+    x = torch.full((4, 2, 28, 28), -1.0)
+    x[1, 0, 0, 0] = 1.0  # first channel reads 9: mode 90
+    x[2, 1, 0, 0] = -0.5  # second channel reads 2: mode 2
+    coverage = metrics.stacked_mnist_coverage(ByMean(), x)
+    assert coverage.n_modes == 100 and coverage.modes == 3
+    assert coverage.counts[0] == 2 and coverage.counts[90] == 1 and coverage.counts[2] == 1
+    assert coverage.reverse_kl == pytest.approx(0.5 * math.log(50) + 2 * 0.25 * math.log(25))
+
+
+def test_a_stacked_mnist_run_trains_and_is_scored():
+    from regan_tutorial.data import ImageData
+
+    digits = ImageData(torch.rand(40, 1, 28, 28) * 2 - 1, torch.arange(40) % 10, "test")
+    common, arms = studies.stacked_mnist_study(steps=2, copies=2)
+    common.update(n_data=64, n_eval=20, width=16)
+    for name, extra in arms.items():
+        row = studies.stacked_rows(studies.train_stacked_gans(digits, **common, **extra, progress=False))
+        assert len(row["modes"]) == 2 and row["steps"] == 2, name
