@@ -286,3 +286,23 @@ def test_a_stacked_mnist_run_trains_and_is_scored():
     for name, extra in arms.items():
         row = studies.stacked_rows(studies.train_stacked_gans(digits, **common, **extra, progress=False))
         assert len(row["modes"]) == 2 and row["steps"] == 2, name
+
+
+def test_the_relativistic_checker_accepts_a_right_answer_and_names_each_slip(capsys):
+    from regan_tutorial import exercises
+    import torch.nn.functional as F
+
+    right = lambda d_real, d_fake: torch.log1p(torch.exp(d_fake - d_real)).mean()
+    assert exercises.check_relativistic_loss(right)
+    slips = {
+        "the generator's loss": lambda r, f: F.softplus(r - f).mean(),
+        "classic loss": lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
+        "N x N mean": lambda r, f: F.softplus(f[None, :] - r[:, None]).mean(),
+        "means before the softplus": lambda r, f: F.softplus(f.mean() - r.mean()),
+        "sums over the pairs": lambda r, f: F.softplus(f - r).sum(),
+        "no gradient": lambda r, f: torch.tensor(F.softplus(f - r).mean().item()),
+        "package's own": losses.discriminator_loss_relativistic,
+    }
+    for words, wrong in slips.items():
+        assert not exercises.check_relativistic_loss(wrong)
+        assert words in capsys.readouterr().out, words
