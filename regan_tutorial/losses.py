@@ -219,8 +219,8 @@ def _paired(d_real, d_fake):
 
 
 def discriminator_loss_relativistic(d_real, d_fake):
-    r"""The relativistic pairing loss (RpGAN; Jolicoeur-Martineau 2019; Huang et al. 2024, Eq. 2,
-    R3GAN), for the discriminator, on paired real and fake samples:
+    r"""The relativistic pairing loss (RpGAN; Jolicoeur-Martineau 2019; Huang et al. 2024, R3GAN),
+    for the discriminator, on paired real and fake samples:
 
     .. math:: L_D = \mathbb{E}_{x, \tilde x}\big[\operatorname{softplus}(l(\tilde x) - l(x))\big]
               = -\mathbb{E}\big[\log\sigma(l(x) - l(\tilde x))\big]
@@ -245,8 +245,8 @@ def generator_loss_relativistic(d_real, d_fake):
 
 
 def r2_regularizer(d_real, x_real, d_fake, x_fake):
-    r"""The R2 penalty (Mescheder et al. 2018, Eq. 10; Huang et al. 2024), on the generated samples
-    only, in the regularizers' interface:
+    r"""The R2 penalty (Mescheder et al. 2018; Huang et al. 2024), on the generated samples only,
+    in the regularizers' interface:
 
     .. math:: \Omega_{R_2} = \mathbb{E}_{\tilde x \sim Q}\big[\|\nabla_{\tilde x} l(\tilde x)\|^2\big],
 
