@@ -192,3 +192,14 @@ def grid(side=5, spacing=2.0, std=0.05):
     ticks = spacing * (torch.arange(side) - (side - 1) / 2)
     centres = torch.cartesian_prod(ticks, ticks).float()
     return Mixture(centres, std, f"grid of {side * side}")
+
+
+def stacked_mnist(digits, n, channels=2, generator=None):
+    """Stacked MNIST (Metz et al. 2017; VEEGAN and PacGAN use three channels, 1,000 modes): ``n``
+    images whose ``channels`` channels are MNIST digits drawn independently from ``digits`` (an
+    :class:`ImageData`), shape (n, channels, 28, 28) in [-1, 1], and each image's mode,
+    sum_c digit_c * 10 ** (channels - 1 - c), one of 10 ** channels. Two channels give 100 modes."""
+    pick = torch.randint(len(digits), (n, channels), generator=generator).to(digits.images.device)
+    images = digits.images[pick.flatten()].view(n, channels, 28, 28)
+    weights = 10 ** torch.arange(channels - 1, -1, -1, device=pick.device)
+    return images, (digits.labels[pick] * weights).sum(1)

@@ -125,3 +125,53 @@ def trajectory(theta, psi, steps, lr=0.1, lr_d=None, mode="simultaneous", clip=N
         t_new = t + lr * v[0]
         points.append(torch.stack([t_new, p_new]))
     return torch.stack(points)
+
+
+def relativistic_field(theta, psi, regularizer=None, gamma=0.0):
+    r"""The Dirac-GAN's gradient field under the relativistic pairing loss (R3GAN), built from the
+    package's own losses and regularizers, in the course's convention :math:`D = \sigma(l)`,
+    :math:`l(x) = \psi x`, data at 0 and the generator's point at :math:`\theta`:
+
+    .. math:: L_D = \operatorname{softplus}(l(\theta) - l(0)) + \tfrac{\gamma}{2}\Omega, \qquad
+              L_G = \operatorname{softplus}(l(0) - l(\theta)),
+
+    and :math:`v = (-\partial_\theta L_G,\ -\partial_\psi L_D)`. ``regularizer`` is one of
+    ``losses.r1_regularizer``, ``losses.r2_regularizer``, ``losses.r1_r2_regularizer`` (or None), called
+    on the one real and the one fake sample exactly as the training loop calls it: for this linear D
+    each of R1 and R2 is :math:`\psi^2`.
+    """
+    from . import losses
+
+    theta, psi = (torch.as_tensor(v, dtype=torch.float64).clone().requires_grad_(True) for v in (theta, psi))
+    x_real = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+    x_fake = theta.reshape(1, 1)
+    d_real, d_fake = psi * x_real.squeeze(1), psi * x_fake.squeeze(1)
+    g_loss = losses.generator_loss_relativistic(d_real, d_fake)
+    d_loss = losses.discriminator_loss_relativistic(d_real, d_fake)
+    if regularizer is not None:
+        # the penalty's x_fake is a leaf: D's regularizer is not a function of the generator's theta
+        x_leaf = x_fake.detach().requires_grad_(True)
+        omega = regularizer(psi * x_real.squeeze(1), x_real, psi * x_leaf.squeeze(1), x_leaf)
+        d_loss = d_loss + gamma / 2 * omega
+    g_theta, = torch.autograd.grad(g_loss, theta, create_graph=True)
+    g_psi, = torch.autograd.grad(d_loss, psi, create_graph=True)
+    return torch.stack([-g_theta, -g_psi])
+
+
+def relativistic_jacobian(theta=0.0, psi=0.0, **field):
+    """The 2 x 2 Jacobian of :func:`relativistic_field` at (theta, psi), by ``torch.autograd.functional.jacobian``."""
+    point = torch.tensor([theta, psi], dtype=torch.float64)
+    return torch.autograd.functional.jacobian(lambda p: relativistic_field(p[0], p[1], **field), point)
+
+
+def relativistic_eigenvalues_closed_form(gamma, n_penalties):
+    r"""The eigenvalues at the equilibrium derived in the capstone chapter: with ``n_penalties`` c of
+    R1 and R2 (0, 1 for either alone, 2 for both), each adding :math:`\tfrac{\gamma}{2}\psi^2`,
+
+    .. math:: J = \begin{pmatrix} 0 & f'(0) \\ -f'(0) & -c\gamma \end{pmatrix}, \qquad
+              \lambda_\pm = -\tfrac{c\gamma}{2} \pm \sqrt{\tfrac{c^2\gamma^2}{4} - f'(0)^2},
+
+    with :math:`f'(0) = \sigma(0) = \tfrac12`."""
+    c_gamma = n_penalties * gamma
+    root = complex(c_gamma ** 2 / 4 - 0.25) ** 0.5
+    return [-c_gamma / 2 + root, -c_gamma / 2 - root]

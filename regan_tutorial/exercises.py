@@ -48,6 +48,7 @@ REFERENCES = {
     "check_discriminator": (),
     "check_frechet_distance": (),
     "check_dirac_field": ("dynamics.vector_field",),
+    "check_relativistic_loss": ("losses.discriminator_loss_relativistic",),
 }
 _STATE = {"seed": 0, "quiet": False, "forbid": ()}  # the running checker's seed, output and references
 
@@ -1079,3 +1080,59 @@ def check_dirac_field(fn):
                 "torch.autograd.grad, so that the Jacobian can be taken through it.")
             break
     return _report("Dirac-GAN field", problems)
+
+
+@_never_raises("relativistic loss")
+def check_relativistic_loss(fn):
+    """Check ``fn(d_real, d_fake)`` against the relativistic pairing loss of the discriminator,
+    E[softplus(l(x_fake) - l(x_real))] over paired rows: its value on hand-made logits and its
+    gradient with respect to D's outputs, naming the usual slips (the generator's sign, the classic
+    loss, all pairs instead of rows, means taken before the softplus, a sum)."""
+    import torch.nn.functional as F
+
+    own = _package_function(fn, losses.discriminator_loss_relativistic, losses.generator_loss_relativistic)
+    if own:
+        return _report("relativistic loss", [own])
+    sp = lambda t: math.log1p(math.exp(t))
+    cases = [  # hand-computed: pairs (2, -1) and (0, 1) -> softplus(-3) and softplus(1)
+        (torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0]), (sp(-3) + sp(1)) / 2, "real logits 2 and 0, fake -1 and 1"),
+        (torch.tensor([0.5, -1.0, 3.0]), torch.tensor([1.0, 2.0, -2.0]), (sp(0.5) + sp(3) + sp(-5)) / 3,
+         "real logits 0.5, -1, 3 and fake 1, 2, -2"),
+    ]
+    problems, results = [], []
+    for d_real, d_fake, expected, what in cases:
+        leaves, args = _leaves(d_real, d_fake)
+        got, err = _call(fn, *args)
+        problem = _not_a_scalar(got, err, what)
+        if problem:
+            problems.append(problem)
+            break
+        value = got.item()
+        if math.isclose(value, expected, rel_tol=1e-5):
+            results.append((got, leaves, what))
+            continue
+        slips = {
+            "real and fake are swapped: that is the generator's loss; D pays softplus(l(fake) - l(real)).":
+                F.softplus(d_real - d_fake).mean(),
+            "it is the classic loss, real and fake judged apart: the pairing loss takes the softplus of "
+            "each pair's difference, softplus(d_fake - d_real).": F.softplus(-d_real).mean() + F.softplus(d_fake).mean(),
+            "it pairs every real sample with every fake (an N x N mean): pair row i with row i.":
+                F.softplus(d_fake[None, :] - d_real[:, None]).mean(),
+            "it takes the means before the softplus: average softplus(d_fake - d_real) over the pairs.":
+                F.softplus(d_fake.mean() - d_real.mean()),
+            "it sums over the pairs: take their mean.": F.softplus(d_fake - d_real).sum(),
+            "the sign inside is flipped and the result negated (log sigmoid of the wrong difference).":
+                -F.logsigmoid(d_fake - d_real).mean(),
+        }
+        hint = next((h for h, v in slips.items() if math.isclose(value, v.item(), rel_tol=1e-4)), "")
+        problems.append(f"with {what} it gives {value:.4f}, but the pairing loss is {expected:.4f}. "
+                        + (f"It looks as if {hint}" if hint else ""))
+        break
+    for got, leaves, what in results if not problems else []:  # right values: do they train D?
+        problem = _gradient_problem(got, losses.discriminator_loss_relativistic(*leaves), leaves, wrong=(
+            f"with {what} its value is right but its gradient with respect to D's outputs is not: "
+            "compute it from d_real and d_fake with torch operations (F.softplus)."))
+        if problem:
+            problems.append(problem)
+            break
+    return _report("relativistic loss", problems)

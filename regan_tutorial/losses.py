@@ -207,3 +207,61 @@ def r1_regularizer(d_real, x_real, d_fake=None, x_fake=None):
     i.e. its ``reg_param`` is our :math:`\gamma / 2`). The fake batch is ignored.
     """
     return input_gradient_norm2(per_sample(d_real, len(x_real), "d_real"), x_real).mean()
+
+
+def _paired(d_real, d_fake):
+    """Real and fake logits as (N,) each, one pair per row; a batch of another size cannot be paired."""
+    d_real, d_fake = per_sample(d_real, name="d_real"), per_sample(d_fake, name="d_fake")
+    if len(d_real) != len(d_fake):
+        raise ValueError(f"the relativistic loss pairs each real sample with one fake: got {len(d_real)} real "
+                         f"and {len(d_fake)} fake logits; pass batches of the same size")
+    return d_real, d_fake
+
+
+def discriminator_loss_relativistic(d_real, d_fake):
+    r"""The relativistic pairing loss (RpGAN; Jolicoeur-Martineau 2019; Huang et al. 2024, R3GAN),
+    for the discriminator, on paired real and fake samples:
+
+    .. math:: L_D = \mathbb{E}_{x, \tilde x}\big[\operatorname{softplus}(l(\tilde x) - l(x))\big]
+              = -\mathbb{E}\big[\log\sigma(l(x) - l(\tilde x))\big]
+
+    Row i of ``d_real`` is paired with row i of ``d_fake`` (R3GAN's code pairs them the same way).
+    Only differences of logits count: the loss is unchanged when a constant is added to ``l``.
+    """
+    d_real, d_fake = _paired(d_real, d_fake)
+    return F.softplus(d_fake - d_real).mean()
+
+
+def generator_loss_relativistic(d_real, d_fake):
+    r"""The relativistic pairing loss for the generator (RpGAN, R3GAN's code), on paired samples:
+
+    .. math:: L_G = \mathbb{E}_{x, \tilde x}\big[\operatorname{softplus}(l(x) - l(\tilde x))\big]
+
+    Unlike every other generator loss here it also needs D's logits on a real batch; the training
+    loop sees from its two parameters that it must compute them (:func:`regan_tutorial.train.generator_step`).
+    """
+    d_real, d_fake = _paired(d_real, d_fake)
+    return F.softplus(d_real - d_fake).mean()
+
+
+def r2_regularizer(d_real, x_real, d_fake, x_fake):
+    r"""The R2 penalty (Mescheder et al. 2018; Huang et al. 2024), on the generated samples only,
+    in the regularizers' interface:
+
+    .. math:: \Omega_{R_2} = \mathbb{E}_{\tilde x \sim Q}\big[\|\nabla_{\tilde x} l(\tilde x)\|^2\big],
+
+    so that the loop's :math:`\tfrac{\gamma}{2}\Omega_{R_2}` is the paper's
+    :math:`R_2 = \tfrac{\gamma}{2}\mathbb{E}_Q\|\nabla l\|^2`. The real batch is ignored.
+    """
+    return input_gradient_norm2(per_sample(d_fake, len(x_fake), "d_fake"), x_fake).mean()
+
+
+def r1_r2_regularizer(d_real, x_real, d_fake, x_fake):
+    r"""R1 and R2 together, as R3GAN trains its discriminator (``(Gamma / 2) * (R1Penalty + R2Penalty)``
+    in brownvc/R3GAN, ``R3GAN/Trainer.py``):
+
+    .. math:: \Omega_{R_1 + R_2} = \mathbb{E}_P\|\nabla_x l(x)\|^2 + \mathbb{E}_Q\|\nabla_{\tilde x} l(\tilde x)\|^2,
+
+    so the loop's :math:`\tfrac{\gamma}{2}\Omega` is :math:`R_1 + R_2`, each with weight :math:`\tfrac{\gamma}{2}`.
+    """
+    return r1_regularizer(d_real, x_real) + r2_regularizer(d_real, x_real, d_fake, x_fake)

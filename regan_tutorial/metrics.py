@@ -23,6 +23,31 @@ class ModeCoverage:
     def __str__(self):
         return f"{self.modes}/{self.n_modes} modes, {100 * self.high_quality:.1f}% high-quality samples"
 
+    @property
+    def reverse_kl(self):
+        """PacGAN's reverse KL of the mode histogram: :func:`mode_histogram_kl` of ``counts``."""
+        return mode_histogram_kl(self.counts)
+
+
+def mode_histogram_kl(counts):
+    r"""The reverse KL divergence from the uniform distribution over the K modes to a model's mode
+    histogram (PacGAN, Lin et al. 2018, Table 1; their code's ``KLD(p, q)``, summing where p > 0):
+
+    .. math:: \mathrm{KL}(\hat p \,\|\, U) = \sum_{k:\,\hat p_k > 0} \hat p_k \log(K \hat p_k)
+              = \log K - H(\hat p),
+
+    with :math:`\hat p_k` the share of the high-quality samples whose nearest mode is k (or, on
+    Stacked-MNIST, of all samples classified as mode k). 0 for a perfectly balanced histogram,
+    :math:`\log K` when every sample falls in one mode; nan when there is no sample to count.
+    """
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    if counts.dim() != 1 or (counts < 0).any():
+        raise ValueError(f"counts must be a 1D histogram of non-negative counts, got {counts.tolist()}")
+    if counts.sum() == 0:
+        return float("nan")
+    share = counts[counts > 0] / counts.sum()
+    return float((share * torch.log(len(counts) * share)).sum())
+
 
 def mode_coverage(samples, centres, std, n_std=3.0):
     """Score 2D samples against a Gaussian mixture (VEEGAN, Srivastava et al. 2017; PacGAN).
@@ -40,6 +65,23 @@ def mode_coverage(samples, centres, std, n_std=3.0):
     good = dist <= n_std * std
     counts = torch.bincount(nearest[good], minlength=len(centres))
     return ModeCoverage(int((counts > 0).sum()), len(centres), good.float().mean().item(), counts)
+
+
+@torch.no_grad()
+def stacked_mnist_coverage(classifier, images, threshold=0.9, batch_size=1000):
+    """Modes of Stacked-MNIST samples (N, C, 28, 28), as VEEGAN and PacGAN count them: the classifier
+    labels each channel, the digits make the mode (of 10 ** C), a mode is captured when at least one
+    sample falls in it, and ``reverse_kl`` is the KL of the histogram of all samples to uniform.
+    ``high_quality`` here is the share of samples whose every channel the classifier is sure of
+    (probability > ``threshold``), a sign of how digit-like they are (not part of the protocol)."""
+    n, channels = images.shape[:2]
+    flat = images.reshape(n * channels, 1, *images.shape[2:])
+    _check_images(flat)
+    probs = torch.cat([F.softmax(classifier(flat[i:i + batch_size]), 1) for i in range(0, len(flat), batch_size)])
+    digits, sure = probs.argmax(1).view(n, channels), (probs.max(1).values > threshold).view(n, channels)
+    modes = (digits * 10 ** torch.arange(channels - 1, -1, -1, device=digits.device)).sum(1)
+    counts = torch.bincount(modes.cpu(), minlength=10 ** channels)
+    return ModeCoverage(int((counts > 0).sum()), 10 ** channels, sure.all(1).float().mean().item(), counts)
 
 
 class DigitClassifier(nn.Module):

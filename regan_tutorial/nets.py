@@ -302,3 +302,60 @@ def spectral_normalized(module):
         if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
             nn.utils.parametrizations.spectral_norm(layer)
     return module
+
+
+class _CopywiseSpectralNorm(nn.Module):
+    """A parametrization of stacked weights (copies, in, out): each copy's matrix divided by its own
+    largest singular value, estimated by power iteration as ``torch.nn.utils.parametrizations.spectral_norm``
+    does for one matrix (Miyato et al. 2018, Algorithm 1: one iteration per forward pass in training mode)."""
+
+    def __init__(self, weight, n_power_iterations=1, eps=1e-12):
+        super().__init__()
+        copies, n_in, n_out = weight.shape
+        self.n_power_iterations, self.eps = n_power_iterations, eps
+        u, v = torch.randn(copies, n_in), torch.randn(copies, n_out)
+        self.register_buffer("_u", nn.functional.normalize(u, dim=1, eps=eps))
+        self.register_buffer("_v", nn.functional.normalize(v, dim=1, eps=eps))
+
+    def forward(self, weight):
+        if self.training:
+            with torch.no_grad():  # as torch's: the singular vectors are constants for autograd
+                for _ in range(self.n_power_iterations):
+                    self._v.copy_(nn.functional.normalize(torch.einsum("ci,cio->co", self._u, weight), dim=1,
+                                                          eps=self.eps))
+                    self._u.copy_(nn.functional.normalize(torch.einsum("cio,co->ci", weight, self._v), dim=1,
+                                                          eps=self.eps))
+        u, v = self._u.clone(), self._v.clone()  # as torch's: the next forward's iteration must not edit this graph
+        sigma = torch.einsum("ci,cio,co->c", u, weight, v)  # (copies,): each copy's sigma_max
+        return weight / sigma[:, None, None]
+
+
+def ensemble_spectral_normalized(ensemble, n_power_iterations=1):
+    """Spectral normalization of every layer of an :class:`MLPEnsemble`, copy by copy, in place.
+
+    ``torch.nn.utils.parametrizations.spectral_norm`` would treat a stacked (copies, in, out) weight as
+    one matrix and divide all copies by one number; this registers, through the same
+    ``torch.nn.utils.parametrize`` machinery, a per-copy power iteration instead."""
+    from torch.nn.utils import parametrize
+
+    for j, weight in enumerate(list(ensemble.weights)):
+        parametrize.register_parametrization(ensemble.weights, str(j),
+                                             _CopywiseSpectralNorm(weight.detach(), n_power_iterations))
+    return ensemble
+
+
+class Packed(nn.Module):
+    """PacGAN's packing (Lin et al. 2018): the discriminator judges ``m`` samples at once, all real or
+    all generated, concatenated into one input; ``packed(x)`` of (N, d) returns N / m logits.
+
+    Consecutive rows are packed, so with an :class:`MLPEnsemble` of input size m * d each pack stays
+    within one copy's chunk (N per copy must be a multiple of m)."""
+
+    def __init__(self, discriminator, m=2):
+        super().__init__()
+        self.discriminator, self.m = discriminator, m
+
+    def forward(self, x):
+        if len(x) % self.m:
+            raise ValueError(f"{len(x)} samples cannot be packed in groups of {self.m}: pass a multiple of {self.m}")
+        return self.discriminator(x.reshape(len(x) // self.m, self.m * x[0].numel()))

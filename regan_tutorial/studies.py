@@ -87,7 +87,7 @@ def discriminator_step_seconds(discriminator, x_real, x_fake, regularizer=None, 
 def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999), width=64,
                    z_dim=2, batch_size=128, d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating,
                    regularizer=None, gamma=None, max_seconds=None, n_eval=2500, progress=True, snapshots=0,
-                   lim=3.0):
+                   lim=3.0, d_steps=1, penalty=None, pack=1, spectral_norm=False, lr_factor=None):
     """Train ``copies`` independent 2D GANs at once, for a study over seeds: G and D are
     :class:`~regan_tutorial.nets.MLPEnsemble` s, each copy with its own initial weights, its own
     ``batch_size`` real samples and noise per step, and its own Adam state (Adam's update is
@@ -96,21 +96,30 @@ def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, beta
     those of :func:`train` (``steps=None, max_seconds=s``: as many steps as fit in ``s`` seconds).
     ``snapshots`` > 0 stores that many snapshots of every copy (samples and D(x); take one copy's
     with :func:`~regan_tutorial.plots.copy_snapshots`).
+    ``d_steps``, ``penalty`` (e.g. WGAN-GP's) and ``lr_factor`` are :func:`train`'s; ``pack`` = m > 1 makes D judge m
+    samples at once (PacGAN: :class:`~regan_tutorial.nets.Packed`, D's input m * 2 wide, all else the
+    same); ``spectral_norm`` normalises each of D's layers copy by copy
+    (:func:`~regan_tutorial.nets.ensemble_spectral_normalized`).
     Returns a :class:`ToyRun` whose ``coverage`` is a list, one per copy.
     """
     from .metrics import mode_coverage
-    from .nets import MLPEnsemble
+    from .nets import MLPEnsemble, Packed, ensemble_spectral_normalized
     from .plots import snapshot_2d
 
     torch.manual_seed(seed)
     generator = MLPEnsemble(copies, [z_dim, width, width, 2])
-    discriminator = MLPEnsemble(copies, [2, width, width, 1], squeeze=True)
+    discriminator = MLPEnsemble(copies, [2 * pack, width, width, 1], squeeze=True)
+    if spectral_norm:
+        ensemble_spectral_normalized(discriminator)
+    if pack > 1:
+        discriminator = Packed(discriminator, pack)
     data = mixture.sample(100_000, torch.Generator().manual_seed(seed))
     history = train(
         generator, discriminator, data, steps=steps, batch_size=copies * batch_size, seed=seed, progress=progress,
         g_opt=torch.optim.Adam(generator.parameters(), g_lr, betas=betas),
         d_opt=torch.optim.Adam(discriminator.parameters(), d_lr, betas=betas), d_loss=d_loss, g_loss=g_loss,
-        regularizer=regularizer, gamma=gamma, max_seconds=max_seconds,
+        regularizer=regularizer, gamma=gamma, max_seconds=max_seconds, d_steps=d_steps, penalty=penalty,
+        lr_factor=lr_factor,
         snapshot=snapshot_2d(torch.randn(500, z_dim), lim, copies=copies) if snapshots else None,
         snapshot_every=max(steps // snapshots, 1) if snapshots else None)
     with torch.no_grad():
@@ -193,6 +202,7 @@ def load_study(name, settings):
 def coverage_rows(run):
     """A :func:`train_toy_gans` run as a stored study's row: per copy, modes and high-quality share."""
     return {"modes": [c.modes for c in run.coverage], "high_quality": [round(c.high_quality, 4) for c in run.coverage],
+            "reverse_kl": [round(c.reverse_kl, 4) for c in run.coverage],
             "steps": run.history.step[-1], "seconds": round(run.history.seconds[-1], 1)}
 
 
@@ -303,3 +313,119 @@ def quality_rows(history, held_out, classifier):
             "g_loss": [round(v, 4) for v in g_loss],  # the generator's loss, averaged since the last snapshot
             "confident": [round(q.confident, 4) for _, q in qualities], "final": str(qualities[-1][1]),
             "ms_per_step": round(1000 * history.seconds[-1] / history.step[-1], 1)}
+
+
+def leaderboard_mixtures():
+    """The 2D benchmarks exactly as PacGAN defines them (Lin et al. 2018; fjxmlzn/PacGAN configs, the
+    ring's VEEGAN's too): 8 Gaussians at (cos 2 pi k / 8, sin 2 pi k / 8), std 0.01, and 25 at
+    {-4, -2, 0, 2, 4}^2, std 0.05. (The 2D chapter's ring is Metz et al.'s, radius 2 and std 0.02.)"""
+    from .data import grid, ring
+
+    return {"ring": ring(n_modes=8, radius=1.0, std=0.01), "grid": grid(side=5, spacing=2.0, std=0.05)}
+
+
+def leaderboard_study(dataset, steps=1500, copies=10, gamma=0.1):
+    """The capstone's leaderboard: every arm trains ``copies`` seeds of the same networks (G 2-64-64-2,
+    D 2-64-64-1, leaky ReLU 0.2; PacGAN2's D reads 4 numbers) with the same batches (128 per copy),
+    the same Adam (lr 1e-3, betas 0.5, 0.999) for ``steps`` generator steps, its learning rate decayed
+    geometrically to 3% by the last step; each regularizer at the same ``gamma``. What differs is the
+    loss, the penalty, the packing, spectral norm, and WGAN-GP's 5 critic steps (Gulrajani et al.'s
+    n_critic) with its lambda = 10. ``dataset`` ("ring" or "grid") names the mixture of
+    :func:`leaderboard_mixtures`. Returns the settings common to every arm and each arm's own."""
+    from .losses import (critic_loss_wasserstein, discriminator_loss_hinge, discriminator_loss_least_squares,
+                         discriminator_loss_relativistic, generator_loss_hinge, generator_loss_least_squares,
+                         generator_loss_relativistic, generator_loss_wasserstein, gradient_penalty, js_regularizer,
+                         r1_r2_regularizer, r1_regularizer)
+    from .train import LearningRateDecay
+
+    if dataset not in ("ring", "grid"):
+        raise ValueError(f"dataset {dataset!r} is not one of ring, grid")
+    common = dict(dataset=dataset, copies=copies, steps=steps, width=64, batch_size=128, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999),
+                  lr_factor=LearningRateDecay(0.03, steps), n_eval=2500)
+    pairing = dict(d_loss=discriminator_loss_relativistic, g_loss=generator_loss_relativistic)
+    arms = {
+        "non-saturating GAN": {},
+        "+ JS regularizer": dict(regularizer=js_regularizer, gamma=gamma),
+        "+ R1": dict(regularizer=r1_regularizer, gamma=gamma),
+        "+ R1 + R2": dict(regularizer=r1_r2_regularizer, gamma=gamma),
+        "relativistic + R1": dict(**pairing, regularizer=r1_regularizer, gamma=gamma),
+        "relativistic + R1 + R2": dict(**pairing, regularizer=r1_r2_regularizer, gamma=gamma),
+        "WGAN-GP": dict(d_loss=critic_loss_wasserstein, g_loss=generator_loss_wasserstein,
+                        penalty=gradient_penalty, d_steps=5),
+        "hinge + spectral norm": dict(d_loss=discriminator_loss_hinge, g_loss=generator_loss_hinge,
+                                      spectral_norm=True),
+        "least squares": dict(d_loss=discriminator_loss_least_squares, g_loss=generator_loss_least_squares),
+        "PacGAN2": dict(pack=2),
+    }
+    return common, arms
+
+
+def summary(values):
+    """Mean and standard error over seeds (PacGAN's mean +- s.e.), ignoring nan (no sample to count)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return float(values.mean()), float(se)
+
+
+def train_stacked_gans(digits, *, copies, steps, seed=0, z_dim=64, width=256, batch_size=64, lr=2e-4,
+                       betas=(0.5, 0.999), d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating,
+                       regularizer=None, gamma=None, n_data=20_000, n_eval=5000, channels=2, classifier=None,
+                       progress=True):
+    """Train ``copies`` MLP GANs at once on Stacked MNIST (:func:`~regan_tutorial.data.stacked_mnist`,
+    ``n_data`` stacked images drawn from ``digits``): G z -> width -> width -> (channels, 28, 28) with
+    tanh, D the mirror image, as :class:`~regan_tutorial.nets.MLPEnsemble` s, Adam for both. Each copy's
+    modes are counted on ``n_eval`` samples by :func:`~regan_tutorial.metrics.stacked_mnist_coverage`.
+    Returns a :class:`ToyRun` whose ``coverage`` is a list, one per copy."""
+    import math
+
+    from .data import stacked_mnist
+    from .metrics import load_classifier, stacked_mnist_coverage
+    from .nets import MLPEnsemble
+
+    shape = (channels, 28, 28)
+    torch.manual_seed(seed)
+    generator = MLPEnsemble(copies, [z_dim, width, width, math.prod(shape)], output="tanh", out_shape=shape)
+    discriminator = MLPEnsemble(copies, [math.prod(shape), width, width, 1], squeeze=True, in_shape=shape)
+    data, _ = stacked_mnist(digits, n_data, channels, torch.Generator().manual_seed(seed))
+    history = train(
+        generator, discriminator, data, steps=steps, batch_size=copies * batch_size, seed=seed, progress=progress,
+        g_opt=torch.optim.Adam(generator.parameters(), lr, betas=betas),
+        d_opt=torch.optim.Adam(discriminator.parameters(), lr, betas=betas), d_loss=d_loss, g_loss=g_loss,
+        regularizer=regularizer, gamma=gamma)
+    classifier = classifier or load_classifier()
+    with torch.no_grad():
+        generator.eval()
+        z = torch.randn(copies * n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1))
+        samples = generator(z.to(data.device)).view(copies, n_eval, *shape)
+    coverage = [stacked_mnist_coverage(classifier, s) for s in samples]
+    return ToyRun(generator, discriminator, history, coverage)
+
+
+def stacked_mnist_study(steps=1500, copies=3, gamma=1.0):
+    """The capstone's modes on images: two-digit Stacked MNIST (100 modes), the classic recipe (the
+    non-saturating GAN) against the modern one (relativistic pairing loss with R1 + R2), ``copies``
+    seeds each, the same MLPs, batches and Adam. Returns the common settings and each arm's own."""
+    from .losses import discriminator_loss_relativistic, generator_loss_relativistic, r1_r2_regularizer
+
+    common = dict(copies=copies, steps=steps, z_dim=64, width=128, batch_size=64, lr=2e-4, betas=(0.5, 0.999),
+                  n_data=20_000, n_eval=2600, channels=2)  # 26 samples per mode, as 26,000 for 1,000 modes
+    arms = {
+        "non-saturating GAN": {},
+        "relativistic + R1 + R2": dict(d_loss=discriminator_loss_relativistic, g_loss=generator_loss_relativistic,
+                                       regularizer=r1_r2_regularizer, gamma=gamma),
+    }
+    return common, arms
+
+
+def stacked_rows(run):
+    """A :func:`train_stacked_gans` run as a stored study's row: per copy, modes, reverse KL and the
+    share of samples whose every channel the classifier is sure of."""
+    return {"modes": [c.modes for c in run.coverage], "reverse_kl": [round(c.reverse_kl, 4) for c in run.coverage],
+            "confident": [round(c.high_quality, 4) for c in run.coverage], "counts": [c.counts.tolist() for c in
+                                                                                      run.coverage],
+            "steps": run.history.step[-1], "seconds": round(run.history.seconds[-1], 1)}

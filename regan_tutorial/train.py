@@ -159,19 +159,44 @@ def discriminator_step(generator, discriminator, d_opt, x_real, z, y=None, *, st
     return b, {k: v.item() for k, v in losses.items()}
 
 
+def takes_real(g_loss):
+    """Whether ``g_loss`` is a paired generator loss ``g_loss(d_real, d_fake)`` (two required positional
+    parameters, e.g. :func:`~regan_tutorial.losses.generator_loss_relativistic`) rather than
+    ``g_loss(d_fake)``: read from its signature, so a loss of one's own needs no marker."""
+    try:
+        parameters = inspect.signature(g_loss).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: the classic one-argument form
+        return False
+    required = [p for p in parameters if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(required) > 2:
+        raise ValueError(f"g_loss= takes {len(required)} required arguments ({', '.join(p.name for p in required)}); "
+                         "a generator loss takes (d_fake), or (d_real, d_fake) for a paired loss such as "
+                         "losses.generator_loss_relativistic")
+    return len(required) == 2
+
+
 def generator_step(generator, discriminator, g_opt, z, y=None, *, step=1, g_loss=generator_loss_nonsaturating,
-                   terms=None, frozen=(), conditional=True):
-    """One generator update: descend ``g_loss(d_fake)`` plus each named term. The parameters in
-    ``frozen`` (in :func:`train`: the discriminator's and the classifier's, by ownership, and any
-    that only ``d_opt`` trains) get no gradient in this step."""
+                   terms=None, frozen=(), conditional=True, x_real=None):
+    """One generator update: descend ``g_loss(d_fake)`` plus each named term; a paired loss
+    ``g_loss(d_real, d_fake)`` (see :func:`takes_real`) also gets D's logits on the real batch
+    ``x_real``, row i paired with fake row i. The parameters in ``frozen`` (in :func:`train`: the
+    discriminator's and the classifier's, by ownership, and any that only ``d_opt`` trains) get no
+    gradient in this step."""
+    paired = takes_real(g_loss)
+    if paired and x_real is None:
+        raise ValueError("this g_loss takes (d_real, d_fake): pass the real batch, x_real=")
     x_fake = _d(generator, z, y)
-    b = Batch(step, z, y, None, x_fake)
+    b = Batch(step, z, y, x_real if paired else None, x_fake)
     flags = [p.requires_grad for p in frozen]
     for p in frozen:
         p.requires_grad_(False)
     try:
         b.d_fake = _d(discriminator, x_fake, y if conditional else None)
-        losses = {"loss": g_loss(b.d_fake), **{k: term(b) for k, term in (terms or {}).items()}}
+        if paired:  # D's logits on real data: constants for G, computed with D frozen like the fake ones
+            b.d_real = _d(discriminator, x_real.detach(), y if conditional else None)
+        loss = g_loss(b.d_real, b.d_fake) if paired else g_loss(b.d_fake)
+        losses = {"loss": loss, **{k: term(b) for k, term in (terms or {}).items()}}
         total = _sum_finite(step, "generator", losses)
         g_opt.zero_grad(set_to_none=True)
         total.backward()
@@ -593,7 +618,7 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1, prior="normal",
           labels=None, classifier=None, penalty=None, regularizer=None, gamma=None, clip=None, info_loss=None,
           snapshot=None, snapshot_every=None, checkpoint=None, checkpoint_every=None, seed=0, progress=True,
-          max_seconds=None):
+          max_seconds=None, lr_factor=None):
     """Train ``generator`` against ``discriminator`` on the real samples ``data`` (a tensor on the device).
 
     Each step: ``d_steps`` calls of :func:`discriminator_step` on fresh batches, then one
@@ -606,6 +631,9 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     a penalty on the logits the step already computed, with ``gamma`` a number >= 0 or a function of
     the 0-based step t (e.g. :class:`AnnealedGamma`). ``clip`` (> 0) clamps D's weights to [-clip, clip]
     after each of its updates (WGAN). ``info_loss(x_fake, z)`` (InfoGAN) is added to both players' losses.
+    ``lr_factor(t)``, a function of the 0-based step t (e.g. :class:`LearningRateDecay`), multiplies
+    the initial learning rate of every group of both optimisers at each step (the initial one is kept
+    in the group as ``initial_lr``, as torch's schedulers keep it, so a checkpoint resumes it).
 
     With ``labels`` (one per sample of ``data``) the GAN is conditional: ``generator(z, y)`` and
     ``discriminator(x, y)``. With ``labels`` and a ``classifier`` (its parameters in ``d_opt``),
@@ -640,6 +668,10 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
         data, steps, batch_size, d_steps, labels, classifier, penalty, regularizer, gamma, clip, max_seconds,
         snapshot, snapshot_every, checkpoint, checkpoint_every)
     _check_networks(data, generator, discriminator, g_opt, d_opt, classifier, prior)
+    takes_real(g_loss)  # a g_loss with more than (d_real, d_fake) is refused before the first step
+    if lr_factor is not None and not callable(lr_factor):
+        raise ValueError(f"lr_factor= must be a function of the step t (e.g. LearningRateDecay(0.01, steps)), "
+                         f"got {lr_factor!r}")
     seed = _seed(seed)
     _check_sample_shape(generator, data, labels, prior)
     labels = None if labels is None else labels.long()  # cross-entropy's targets; no copy if already long
@@ -668,7 +700,8 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     settings = _settings(generator, discriminator, g_opt, d_opt, kept, steps=steps, batch_size=batch_size,
                          d_loss=d_loss, g_loss=g_loss, d_steps=d_steps, prior=prior, conditional=labels is not None,
                          classifier=classifier, penalty=penalty, regularizer=regularizer, gamma=gamma, clip=clip,
-                         info_loss=info_loss, seed=seed, max_seconds=max_seconds)
+                         info_loss=info_loss, seed=seed, max_seconds=max_seconds,
+                         **({} if lr_factor is None else {"lr_factor": lr_factor}))  # older checkpoints resume
     if checkpoint:
         settings["data"] = _digest([data, labels])  # the same shape is not the same data
         _refuse_unidentified(settings)
@@ -725,11 +758,15 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
             while steps is None or step < steps:
                 step += 1
                 where["step"] = step
+                if lr_factor is not None:
+                    _scale_learning_rates((d_opt, g_opt), lr_factor, step - 1)
                 for _ in range(d_steps):
                     with _undone_on_divergence(nets), _frozen(d_frozen):
                         _, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step, **d_kw)
                 with _undone_on_divergence(nets):
-                    _, g_values = generator_step(generator, discriminator, g_opt, *batch()[1:], step=step, **g_kw)
+                    x_real, z, y = batch()  # one draw as before; the real batch is used by a paired g_loss only
+                    _, g_values = generator_step(generator, discriminator, g_opt, z, y, step=step, x_real=x_real,
+                                                 **g_kw)
                 history.record(step, elapsed + time.perf_counter() - tic, d_values, g_values)
                 done = step == steps or (max_seconds is not None and history.seconds[-1] >= max_seconds)
                 bar.show(step, history.seconds[-1], d_values["loss"], g_values["loss"], done)
@@ -741,6 +778,17 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
                     break
         bar.close(history)
     return history
+
+
+def _scale_learning_rates(optimisers, lr_factor, t):
+    """Set every group's learning rate to its initial one times ``lr_factor(t)`` (each optimiser once)."""
+    factor = lr_factor(t)
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 <= factor < math.inf:
+        raise ValueError(f"lr_factor({t}) is {factor!r}: a learning rate's factor must be a number >= 0")
+    for opt in {id(o): o for o in optimisers}.values():
+        for group in opt.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * factor
 
 
 class _ProgressBar:
@@ -888,3 +936,12 @@ class AnnealedGamma:
 
     def __call__(self, t):
         return self.gamma0 * self.decay ** (t / (self.total_steps - 1))
+
+
+class LearningRateDecay(AnnealedGamma):
+    """A learning rate's factor for :func:`train`'s ``lr_factor=``: 1 at step t = 0, ``decay`` at
+    t = T - 1, geometric in between (the schedule of :class:`AnnealedGamma` with gamma_0 = 1).
+    R3GAN's configurations decay their learning rate too (2e-4 to 5e-5, brownvc/R3GAN ``train.py``)."""
+
+    def __init__(self, decay, total_steps):
+        super().__init__(1.0, total_steps, decay)
