@@ -316,8 +316,18 @@ def chapter_paths(root="."):
 
 
 def chapter_numbers(root="."):
-    """{notebook stem: chapter number} in the order of ``_toc.yml``."""
-    return {path.stem: i for i, path in enumerate(chapter_paths(root), 1)}
+    """{notebook stem: chapter number} in the order of ``_toc.yml``, for the notebooks of its
+    ``numbered`` parts (all of them if no part is numbered); a page of another part, such as
+    the practice page, has no number, as in the rendered book."""
+    import yaml
+
+    parts = yaml.safe_load((Path(root) / "_toc.yml").read_text()).get("parts", [])
+    numbered = [part for part in parts if part.get("numbered")]
+    if not numbered:
+        return {path.stem: i for i, path in enumerate(chapter_paths(root), 1)}
+    files = [entry["file"] for part in numbered for entry in part.get("chapters", []) if "file" in entry]
+    stems = [Path(f).name for f in files if (Path(root) / f"{f}.ipynb").exists()]
+    return {stem: i for i, stem in enumerate(stems, 1)}
 
 
 def colab_link(path, root="."):

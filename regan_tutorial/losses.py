@@ -12,6 +12,8 @@ return, (N,), (N, 1) or (N, 1, 1, 1), and refuses anything else: a (N, 1) logit
 times an (N,) weight would otherwise broadcast to an N x N matrix.
 """
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 
@@ -35,13 +37,25 @@ def per_sample(scores, n=None, name="logits"):
     return scores.reshape(len(scores))
 
 
-def discriminator_loss(d_real, d_fake):
+def discriminator_loss(d_real, d_fake, *, real_target=1.0):
     r"""Goodfellow et al. 2014, Eq. 1, as a loss to minimise (not halved, as in Roth et al.'s code):
 
     .. math:: L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]
+
+    With ``real_target`` :math:`t < 1`, *one-sided label smoothing* (Salimans et al. 2016,
+    Sec. 3.4): the real samples' target is t, the fakes' stays 0,
+
+    .. math:: L_D = -\mathbb{E}_x[t \log D(x) + (1 - t) \log(1 - D(x))] - \mathbb{E}_z[\log(1 - D(G(z)))],
+
+    whose optimum is :math:`D^* = t\, p_{data} / (p_{data} + p_g)`: at most t, and still 0 where
+    only fakes are. Use it in :func:`~regan_tutorial.train.train` as
+    ``functools.partial(discriminator_loss, real_target=0.9)``.
     """
+    if isinstance(real_target, bool) or not isinstance(real_target, numbers.Real) or not 0 < real_target <= 1:
+        raise ValueError(f"real_target is the real samples' label: a number in (0, 1], e.g. 0.9 (one-sided "
+                         f"label smoothing) or 1 (none), got {real_target!r}")
     d_real, d_fake = per_sample(d_real, name="d_real"), per_sample(d_fake, name="d_fake")
-    real = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+    real = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_target))
     fake = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
     return real + fake
 
@@ -74,6 +88,12 @@ def critic_loss_wasserstein(d_real, d_fake):
     :math:`-L_C` estimates the Wasserstein-1 distance when C is 1-Lipschitz.
     """
     return per_sample(d_fake, name="d_fake").mean() - per_sample(d_real, name="d_real").mean()
+
+
+def no_generator_loss(d_fake):
+    r"""No loss on D's logits, :math:`L_G = 0`: for a generator trained by its terms alone, such as
+    Salimans et al.'s feature matching (``train(..., g_loss=no_generator_loss, feature_matching=...)``)."""
+    return per_sample(d_fake, name="d_fake").new_zeros(())
 
 
 def generator_loss_wasserstein(d_fake):
@@ -265,3 +285,30 @@ def r1_r2_regularizer(d_real, x_real, d_fake, x_fake):
     so the loop's :math:`\tfrac{\gamma}{2}\Omega` is :math:`R_1 + R_2`, each with weight :math:`\tfrac{\gamma}{2}`.
     """
     return r1_regularizer(d_real, x_real) + r2_regularizer(d_real, x_real, d_fake, x_fake)
+
+
+def feature_matching(discriminator, x_real, x_fake):
+    r"""Feature matching (Salimans et al. 2016, Sec. 3.1), a loss for the generator: the squared
+    distance between the mean features of real and generated samples,
+
+    .. math:: L_G = \big\|\mathbb{E}_x f(x) - \mathbb{E}_z f(G(z))\big\|_2^2 ,
+
+    with :math:`f` = ``discriminator.features``, the activations of D's last hidden layer
+    (the paper's "intermediate layer"). The real features are constants (no gradient); for an
+    ensemble (a discriminator with ``copies``, e.g. :class:`~regan_tutorial.nets.MLPEnsemble`)
+    each copy matches its own chunk of rows and the loss is the mean over copies. In
+    :func:`~regan_tutorial.train.train`, ``feature_matching=`` adds it to the generator's loss.
+    """
+    if not callable(getattr(discriminator, "features", None)):
+        raise TypeError(f"feature matching needs the discriminator's features, but this "
+                        f"{type(discriminator).__name__} has no features(x) method: give it one that returns "
+                        "the last hidden layer's activations, (N, F) (as nets.MLPDiscriminator does)")
+    copies = getattr(discriminator, "copies", 1)
+    with torch.no_grad():
+        real = discriminator.features(x_real)  # the target: D is not trained by this loss
+    fake = discriminator.features(x_fake)
+    if real.dim() != 2 or fake.dim() != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"features(x) must return (N, F) for both batches, got {tuple(real.shape)} and "
+                         f"{tuple(fake.shape)}")
+    means = [f.reshape(copies, -1, f.shape[1]).mean(1) for f in (real, fake)]  # (copies, F) each
+    return (means[0] - means[1]).pow(2).sum(1).mean()

@@ -59,6 +59,11 @@ class MLPDiscriminator(nn.Module):
         _check_input(x, self.in_shape, type(self).__name__)
         return self.net(x.flatten(1)).squeeze(1)
 
+    def features(self, x):
+        """The last hidden layer's activations, (N, width): what feature matching compares."""
+        _check_input(x, self.in_shape, type(self).__name__)
+        return self.net[:-1](x.flatten(1))
+
 
 class MLPEnsemble(nn.Module):
     """``copies`` independent MLPs of the same ``sizes`` (e.g. several seeds of one GAN), run at once.
@@ -95,18 +100,26 @@ class MLPEnsemble(nn.Module):
                                        for j in range(len(sizes) - 1))  # (copies, 1, out)
 
     def forward(self, x):
+        h = self._hidden(x, len(self.weights) - 1)
+        h = self.output(torch.baddbmm(self.biases[-1], h, self.weights[-1])).reshape(len(x), *self.out_shape)
+        return h.squeeze(1) if self.squeeze else h
+
+    def features(self, x):
+        """The last hidden layer's activations, (copies * N, width), rows in the order of ``x``."""
+        h = self._hidden(x, len(self.weights) - 1)
+        return h.reshape(len(x), h.shape[-1])
+
+    def _hidden(self, x, layers):
+        """(copies, N, width): ``x`` through the first ``layers`` layers, each with its activation."""
         if tuple(x.shape[1:]) != self.in_shape or len(x) % self.copies:
             raise ValueError(f"{type(self).__name__} expects input of shape ({self.copies} * N, "
                              f"{', '.join(map(str, self.in_shape))}), got {tuple(x.shape)}")
         h = x.reshape(self.copies, -1, self.in_features)
-        for j, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
-            if j < len(self.weights) - 1:
-                h = nn.functional.leaky_relu(h, self.slope)
-                if self.dropout:
-                    h = nn.functional.dropout(h, self.dropout, self.training)
-        h = self.output(h).reshape(len(x), *self.out_shape)
-        return h.squeeze(1) if self.squeeze else h
+        for j in range(layers):
+            h = nn.functional.leaky_relu(torch.baddbmm(self.biases[j], h, self.weights[j]), self.slope)
+            if self.dropout:
+                h = nn.functional.dropout(h, self.dropout, self.training)
+        return h
 
 
 def dcgan_init(module):

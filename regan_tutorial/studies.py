@@ -20,12 +20,15 @@ from .train import History, train
 
 @dataclass
 class ToyRun:
-    """A trained 2D GAN: its networks, its history and how many modes its samples cover."""
+    """A trained 2D GAN: its networks, its history and how many modes its samples cover; with an
+    EMA of the generator, that average and its coverage (of samples from the same noise)."""
 
     generator: torch.nn.Module
     discriminator: torch.nn.Module
     history: History
     coverage: "object"
+    ema: torch.nn.Module = None
+    ema_coverage: "object" = None
 
 
 def train_toy_gan(mixture, *, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999), width=128,
@@ -87,7 +90,8 @@ def discriminator_step_seconds(discriminator, x_real, x_fake, regularizer=None, 
 def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999), width=64,
                    z_dim=2, batch_size=128, d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating,
                    regularizer=None, gamma=None, max_seconds=None, n_eval=2500, progress=True, snapshots=0,
-                   lim=3.0, d_steps=1, penalty=None, pack=1, spectral_norm=False, lr_factor=None):
+                   lim=3.0, d_steps=1, penalty=None, pack=1, spectral_norm=False, lr_factor=None, ema_decay=None,
+                   **options):
     """Train ``copies`` independent 2D GANs at once, for a study over seeds: G and D are
     :class:`~regan_tutorial.nets.MLPEnsemble` s, each copy with its own initial weights, its own
     ``batch_size`` real samples and noise per step, and its own Adam state (Adam's update is
@@ -100,8 +104,14 @@ def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, beta
     samples at once (PacGAN: :class:`~regan_tutorial.nets.Packed`, D's input m * 2 wide, all else the
     same); ``spectral_norm`` normalises each of D's layers copy by copy
     (:func:`~regan_tutorial.nets.ensemble_spectral_normalized`).
-    Returns a :class:`ToyRun` whose ``coverage`` is a list, one per copy.
+    With ``ema_decay`` (e.g. 0.999), an
+    exponential moving average of each generator is trained along (``torch.optim.swa_utils``'
+    ``AveragedModel`` with ``get_ema_multi_avg_fn``) and scored too. ``options`` go to :func:`train`
+    (e.g. ``monitor=True``, ``feature_matching=losses.feature_matching``).
+    Returns a :class:`ToyRun` whose ``coverage`` (and ``ema_coverage``) is a list, one per copy.
     """
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
     from .metrics import mode_coverage
     from .nets import MLPEnsemble, Packed, ensemble_spectral_normalized
     from .plots import snapshot_2d
@@ -114,6 +124,8 @@ def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, beta
     if pack > 1:
         discriminator = Packed(discriminator, pack)
     data = mixture.sample(100_000, torch.Generator().manual_seed(seed))
+    ema = None if ema_decay is None else \
+        AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
     history = train(
         generator, discriminator, data, steps=steps, batch_size=copies * batch_size, seed=seed, progress=progress,
         g_opt=torch.optim.Adam(generator.parameters(), g_lr, betas=betas),
@@ -121,12 +133,12 @@ def train_toy_gans(mixture, *, copies, steps, seed=0, g_lr=1e-3, d_lr=1e-3, beta
         regularizer=regularizer, gamma=gamma, max_seconds=max_seconds, d_steps=d_steps, penalty=penalty,
         lr_factor=lr_factor,
         snapshot=snapshot_2d(torch.randn(500, z_dim), lim, copies=copies) if snapshots else None,
-        snapshot_every=max(steps // snapshots, 1) if snapshots else None)
+        snapshot_every=max(steps // snapshots, 1) if snapshots else None, g_ema=ema, **options)
     with torch.no_grad():
         z = torch.randn(copies * n_eval, z_dim, generator=torch.Generator().manual_seed(seed + 1))
-        samples = generator(z).view(copies, n_eval, 2)
-    coverage = [mode_coverage(s, mixture.centres, mixture.std) for s in samples]
-    return ToyRun(generator, discriminator, history, coverage)
+        scored = [[mode_coverage(s, mixture.centres, mixture.std) for s in net(z).view(copies, n_eval, 2)]
+                  for net in (generator, ema) if net is not None]
+    return ToyRun(generator, discriminator, history, scored[0], ema, scored[1] if ema is not None else None)
 
 
 def describe(value):

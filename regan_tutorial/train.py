@@ -36,7 +36,8 @@ PRIORS = ("normal", "uniform")
 class History:
     """Per-step losses, each extra term under its own name, elapsed seconds, and
     ``(step, value)`` snapshots. ``d_terms`` / ``g_terms`` map a term's name (``"penalty"``,
-    ``"regularizer"``, ``"info"``, ``"label"``) to its values, weights included."""
+    ``"regularizer"``, ``"info"``, ``"label"``) to its values, weights included. ``monitor``
+    holds what ``train(..., monitor=True)`` records per step (see :func:`monitored`)."""
 
     step: list = field(default_factory=list)
     d_loss: list = field(default_factory=list)
@@ -45,10 +46,13 @@ class History:
     g_terms: dict = field(default_factory=dict)
     seconds: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
+    monitor: dict = field(default_factory=dict)
 
-    def record(self, step, seconds, d_values, g_values):
+    def record(self, step, seconds, d_values, g_values, monitor=None):
         self.step.append(step)
         self.seconds.append(seconds)
+        for name, value in (monitor or {}).items():
+            self.monitor.setdefault(name, []).append(value)
         for losses, terms, values in ((self.d_loss, self.d_terms, d_values), (self.g_loss, self.g_terms, g_values)):
             values = dict(values)
             losses.append(values.pop("loss"))
@@ -614,11 +618,69 @@ def _unique(params):
     return out
 
 
+MONITORED = ("d_real", "d_fake", "d_grad_norm", "g_grad_norm")
+
+
+def _gradient_norm(net):
+    """The 2-norm of all of ``net``'s parameter gradients together (0 if none has one)."""
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads).item() if grads else 0.0
+
+
+def monitored(batch, discriminator):
+    """What ``train(..., monitor=True)`` records after the (last) discriminator step of a training
+    step, from the logits that step computed and the gradients its backward pass left: the means
+    of D(x) = sigmoid(logit) on the real and the fake batch (``"d_real"``, ``"d_fake"``; for
+    the logistic losses, whose outputs are logits), and the norm of the gradient of D's loss
+    w.r.t. D's parameters (``"d_grad_norm"``). The loop adds ``"g_grad_norm"``, the same for G
+    after its step."""
+    return {"d_real": torch.sigmoid(batch.d_real.detach()).mean().item(),
+            "d_fake": torch.sigmoid(batch.d_fake.detach()).mean().item(),
+            "d_grad_norm": _gradient_norm(discriminator)}
+
+
+def _check_practice(generator, g_opt, d_opt, monitor, g_ema, feature_matching):
+    """Refuse a ``g_ema`` that cannot average this generator, and options that are not what they say."""
+    if not isinstance(monitor, bool):
+        raise ValueError(f"monitor= is True (record D(x), D(G(z)) and gradient norms) or False, got {monitor!r}")
+    if feature_matching is not None and not callable(feature_matching):
+        raise ValueError("feature_matching= is a function (discriminator, x_real, x_fake) -> scalar, "
+                         "e.g. losses.feature_matching")
+    if g_ema is None:
+        return
+    if not isinstance(g_ema, torch.optim.swa_utils.AveragedModel):
+        raise TypeError(f"g_ema= must be a torch.optim.swa_utils.AveragedModel of the generator, got a "
+                        f"{type(g_ema).__name__}: build it with AveragedModel(generator, "
+                        "multi_avg_fn=get_ema_multi_avg_fn(0.999), use_buffers=True)")
+    shapes = lambda net: [tuple(t.shape) for t in net.state_dict().values()]
+    if g_ema.module is generator or shapes(g_ema.module) != shapes(generator):
+        raise ValueError("g_ema= must average a copy of this generator: build it with "
+                         "AveragedModel(generator, ...) from the generator you pass to train")
+    if any(True for _ in generator.buffers()) and not g_ema.use_buffers:
+        raise ValueError("the generator has buffers (batch-norm statistics), which this AveragedModel does not "
+                         "average, so its copies would stay as they were when it was built: pass "
+                         "use_buffers=True to AveragedModel")
+    if {id(p) for p in g_ema.parameters()} & (_held(g_opt) | _held(d_opt)):
+        raise ValueError("g_ema='s parameters are averages of the generator's: no optimiser may train them")
+
+
+def _averaging_identity(g_ema):
+    """How ``g_ema`` averages, for the checkpoint's settings: its function and the plain values it
+    closes over (``get_ema_multi_avg_fn``'s decay)."""
+    fn = g_ema.multi_avg_fn or g_ema.avg_fn
+    if fn is None:
+        return "equal weights (stochastic weight averaging)"
+    fn = inspect.unwrap(fn)  # get_ema_multi_avg_fn's update is wrapped by torch.no_grad()
+    cells = inspect.getclosurevars(fn).nonlocals if isinstance(fn, types.FunctionType) else {}
+    plain = ", ".join(f"{k}={v!r}" for k, v in sorted(cells.items()) if _plain(v))
+    return f"{fn.__module__}.{fn.__qualname__}({plain})"
+
+
 def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_opt,
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1, prior="normal",
           labels=None, classifier=None, penalty=None, regularizer=None, gamma=None, clip=None, info_loss=None,
           snapshot=None, snapshot_every=None, checkpoint=None, checkpoint_every=None, seed=0, progress=True,
-          max_seconds=None, lr_factor=None):
+          max_seconds=None, lr_factor=None, monitor=False, g_ema=None, feature_matching=None):
     """Train ``generator`` against ``discriminator`` on the real samples ``data`` (a tensor on the device).
 
     Each step: ``d_steps`` calls of :func:`discriminator_step` on fresh batches, then one
@@ -662,6 +724,15 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     or a module-valued setting by its ``repr``, its modules' plain attributes and its shapes; the data
     and labels by a SHA-256 digest. Not followed: globals that are objects (a function the penalty
     calls, a tensor), so changing one of them is not noticed.
+
+    Options for practice (all off by default; off, a run is bit for bit what it was without them):
+    ``monitor=True`` records per step, in ``history.monitor``, the mean D(x) and D(G(z)) of the
+    last D step and the gradient norms of D's and G's parameters after their steps (see
+    :func:`monitored`). ``g_ema`` (a ``torch.optim.swa_utils.AveragedModel`` of the generator, e.g.
+    with ``multi_avg_fn=get_ema_multi_avg_fn(0.999), use_buffers=True``) is updated after each
+    generator step, and kept in the checkpoint. ``feature_matching(discriminator, x_real, x_fake)``
+    (e.g. ``losses.feature_matching``, Salimans et al. 2016) is added to the generator's loss as
+    the term ``"feature_matching"``, with the real batch of the step's last D step.
     Returns a :class:`History`.
     """
     steps, batch_size, d_steps, snapshot_every, checkpoint_every = _check_options(
@@ -672,6 +743,7 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     if lr_factor is not None and not callable(lr_factor):
         raise ValueError(f"lr_factor= must be a function of the step t (e.g. LearningRateDecay(0.01, steps)), "
                          f"got {lr_factor!r}")
+    _check_practice(generator, g_opt, d_opt, monitor, g_ema, feature_matching)
     seed = _seed(seed)
     _check_sample_shape(generator, data, labels, prior)
     labels = None if labels is None else labels.long()  # cross-entropy's targets; no copy if already long
@@ -695,12 +767,18 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
     if classifier is not None:
         d_terms["label"] = lambda b: F.cross_entropy(classifier(b.x_real), b.y)
         g_terms["label"] = lambda b: F.cross_entropy(classifier(b.x_fake), b.y)
+    seen = {}  # what the last D step saw: its real batch (for feature matching), the monitored values
+    if feature_matching is not None:
+        g_terms["feature_matching"] = lambda b: feature_matching(discriminator, seen["x_real"], b.x_fake)
     checkpoint = Path(checkpoint).expanduser() if checkpoint else None
     kept = _networks_to_keep(generator, discriminator, classifier, info_loss)
+    practice = {k: v for k, v in dict(monitor=monitor, feature_matching=feature_matching).items() if v}
+    if g_ema is not None:  # its weights in the checkpoint, its decay in the settings
+        kept["g_ema"], practice["g_ema"] = g_ema, _averaging_identity(g_ema)
     settings = _settings(generator, discriminator, g_opt, d_opt, kept, steps=steps, batch_size=batch_size,
                          d_loss=d_loss, g_loss=g_loss, d_steps=d_steps, prior=prior, conditional=labels is not None,
                          classifier=classifier, penalty=penalty, regularizer=regularizer, gamma=gamma, clip=clip,
-                         info_loss=info_loss, seed=seed, max_seconds=max_seconds,
+                         info_loss=info_loss, seed=seed, max_seconds=max_seconds, **practice,
                          **({} if lr_factor is None else {"lr_factor": lr_factor}))  # older checkpoints resume
     if checkpoint:
         settings["data"] = _digest([data, labels])  # the same shape is not the same data
@@ -762,12 +840,21 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
                     _scale_learning_rates((d_opt, g_opt), lr_factor, step - 1)
                 for _ in range(d_steps):
                     with _undone_on_divergence(nets), _frozen(d_frozen):
-                        _, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step, **d_kw)
+                        d_batch, d_values = discriminator_step(generator, discriminator, d_opt, *batch(), step=step,
+                                                               **d_kw)
+                    seen["x_real"] = d_batch.x_real.detach()
+                if monitor:  # before the G step, which may clear D's gradients (one optimiser for both)
+                    seen.update(monitored(d_batch, discriminator))
                 with _undone_on_divergence(nets):
                     x_real, z, y = batch()  # one draw as before; the real batch is used by a paired g_loss only
                     _, g_values = generator_step(generator, discriminator, g_opt, z, y, step=step, x_real=x_real,
                                                  **g_kw)
-                history.record(step, elapsed + time.perf_counter() - tic, d_values, g_values)
+                if g_ema is not None:
+                    g_ema.update_parameters(generator)
+                if monitor:
+                    seen["g_grad_norm"] = _gradient_norm(generator)
+                history.record(step, elapsed + time.perf_counter() - tic, d_values, g_values,
+                               {k: seen[k] for k in MONITORED} if monitor else None)
                 done = step == steps or (max_seconds is not None and history.seconds[-1] >= max_seconds)
                 bar.show(step, history.seconds[-1], d_values["loss"], g_values["loss"], done)
                 if snapshot and snapshot_every and (step % snapshot_every == 0 or done):
