@@ -1098,6 +1098,12 @@ def check_relativistic_loss(fn):
         (torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0]), (sp(-3) + sp(1)) / 2, "real logits 2 and 0, fake -1 and 1"),
         (torch.tensor([0.5, -1.0, 3.0]), torch.tensor([1.0, 2.0, -2.0]), (sp(0.5) + sp(3) + sp(-5)) / 3,
          "real logits 0.5, -1, 3 and fake 1, 2, -2"),
+        # a discriminator's (N, 1) logits, as the course's networks return them
+        (torch.tensor([[1.0], [0.0], [2.0]]), torch.tensor([[0.5], [-1.0], [1.0]]), (sp(-0.5) + sp(-1) + sp(-1)) / 3,
+         "(N, 1)-shaped logits, real 1, 0, 2 and fake 0.5, -1, 1"),
+        # a confident discriminator: softplus(200) = 200 and softplus(-100) ~ 0
+        (torch.tensor([-100.0, 50.0]), torch.tensor([100.0, -50.0]), (200.0 + sp(-100)) / 2,
+         "real logits -100 and 50, fake 100 and -50"),
     ]
     problems, results = [], []
     for d_real, d_fake, expected, what in cases:
@@ -1111,6 +1117,18 @@ def check_relativistic_loss(fn):
         if math.isclose(value, expected, rel_tol=1e-5):
             results.append((got, leaves, what))
             continue
+        if not math.isfinite(value):
+            problems.append(f"with {what} it gives {value}, but the pairing loss is {expected:.4f}: it overflows "
+                            "or underflows for confident logits; use F.softplus(d_fake - d_real) (or -F.logsigmoid"
+                            "(d_real - d_fake)), not log(sigmoid(.)) or log1p(exp(.)).")
+            break
+        if d_real.dim() > 1 and math.isclose(value, F.softplus(d_fake.flatten()[None, :] - d_real.flatten()[:, None])
+                                             .mean().item(), rel_tol=1e-4):
+            problems.append(f"with {what} it gives {value:.4f}, but the pairing loss is {expected:.4f}: on (N, 1) "
+                            "logits it pairs every real with every fake (an N x N mean, from a squeeze or flatten on "
+                            "one side only?); flatten both the same way, or subtract them as they are.")
+            break
+        d_real, d_fake = d_real.flatten(), d_fake.flatten()
         slips = {
             "real and fake are swapped: that is the generator's loss; D pays softplus(l(fake) - l(real)).":
                 F.softplus(d_real - d_fake).mean(),

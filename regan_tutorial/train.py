@@ -167,8 +167,8 @@ def takes_real(g_loss):
     """Whether ``g_loss`` is a paired generator loss ``g_loss(d_real, d_fake)`` (two required positional
     parameters, e.g. :func:`~regan_tutorial.losses.generator_loss_relativistic`) rather than
     ``g_loss(d_fake)``: read from its signature, so a loss of one's own needs no marker."""
-    try:
-        parameters = inspect.signature(g_loss).parameters.values()
+    try:  # a module's call is its forward
+        parameters = inspect.signature(g_loss.forward if isinstance(g_loss, nn.Module) else g_loss).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature: the classic one-argument form
         return False
     required = [p for p in parameters if p.default is p.empty
@@ -177,6 +177,9 @@ def takes_real(g_loss):
         raise ValueError(f"g_loss= takes {len(required)} required arguments ({', '.join(p.name for p in required)}); "
                          "a generator loss takes (d_fake), or (d_real, d_fake) for a paired loss such as "
                          "losses.generator_loss_relativistic")
+    if [p.name for p in required] == ["d_fake", "d_real"]:  # called by position: the sign would flip unseen
+        raise ValueError("g_loss= takes (d_fake, d_real), but a paired generator loss is called as "
+                         "g_loss(d_real, d_fake): put d_real first")
     return len(required) == 2
 
 

@@ -292,7 +292,7 @@ def test_the_relativistic_checker_accepts_a_right_answer_and_names_each_slip(cap
     from regan_tutorial import exercises
     import torch.nn.functional as F
 
-    right = lambda d_real, d_fake: torch.log1p(torch.exp(d_fake - d_real)).mean()
+    right = lambda d_real, d_fake: -F.logsigmoid(d_real - d_fake).mean()  # written another way, and stable
     assert exercises.check_relativistic_loss(right)
     slips = {
         "the generator's loss": lambda r, f: F.softplus(r - f).mean(),
@@ -306,3 +306,38 @@ def test_the_relativistic_checker_accepts_a_right_answer_and_names_each_slip(cap
     for words, wrong in slips.items():
         assert not exercises.check_relativistic_loss(wrong)
         assert words in capsys.readouterr().out, words
+
+
+@pytest.mark.parametrize("answer, words", [
+    (lambda r, f: -torch.log(torch.sigmoid(r - f)).mean(), "overflows or underflows"),
+    (lambda r, f: torch.log1p(torch.exp(f - r)).mean(), "overflows or underflows"),
+    (lambda r, f: torch.nn.functional.softplus(f.squeeze() - r).mean(), "N x N mean"),
+    (lambda r, f: torch.nn.functional.softplus(f - r.flatten()).mean(), "N x N mean"),
+])
+def test_the_relativistic_checker_catches_what_only_large_or_column_logits_show(answer, words, capsys):
+    """An outside review found these passing: right on small (N,) logits, wrong on a confident
+    discriminator's or on the (N, 1) logits the course's networks return."""
+    from regan_tutorial import exercises
+
+    assert not exercises.check_relativistic_loss(answer)
+    assert words in capsys.readouterr().out
+
+
+def test_a_paired_generator_loss_written_fake_first_or_as_a_module_is_read_right():
+    from regan_tutorial.train import takes_real
+
+    def fake_first(d_fake, d_real):
+        return torch.nn.functional.softplus(d_real - d_fake).mean()
+
+    with pytest.raises(ValueError, match="put d_real first"):
+        takes_real(fake_first)
+
+    class Paired(torch.nn.Module):
+        def forward(self, d_real, d_fake):
+            return torch.nn.functional.softplus(d_real - d_fake).mean()
+
+    class Classic(torch.nn.Module):
+        def forward(self, d_fake):
+            return -d_fake.mean()
+
+    assert takes_real(Paired()) and not takes_real(Classic())
