@@ -18,7 +18,7 @@ from regan_tutorial.editions import student_edition
 from regan_tutorial.grading import ERROR, FAILED, NOT_ATTEMPTED, PASSED, checker_calls, exercises_of, ok_test
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS = ("ex-theory-code-jsd", "ex-mnist-code", "ex-wgan-code", "ex-js-code", "ex-dcgan-code", "ex-dyn-code")
+LABELS = ("ex-theory-code-jsd", "ex-mnist-code", "ex-wgan-code", "ex-js-code", "ex-dcgan-code", "ex-wgan-hinge")
 SETUP = ("import inspect\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
          "from regan_tutorial import exercises, losses, theory")
 
@@ -93,7 +93,7 @@ def my_d_loss(d_real, d_fake):
     loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
     return torch.tensor(loss.item())
 ''', "no gradient"),
-    "hinge-no-grad": ("ex-dyn-code", '''
+    "hinge-no-grad": ("ex-wgan-hinge", '''
 def my_hinge_loss(d_real, d_fake):
     with torch.no_grad():
         return torch.relu(1 - d_real).mean() + torch.relu(1 + d_fake).mean()
