@@ -1059,20 +1059,34 @@ def check_dirac_field(fn):
         break
     for theta, psi, gamma in [] if problems else [(0.0, 0.0, 1.0), (0.0, 0.0, 0.3), (0.7, 1.3, 0.5)]:
         point = torch.tensor([theta, psi], dtype=d)
-        try:
+        if getattr(fn, "remote", False):
+            # the grader runs the answer in a child that returns values, not graphs: central differences
+            # (the public check in the student's notebook still takes autograd's Jacobian)
+            columns = []
+            for k in range(2):
+                step = torch.zeros(2, dtype=d)
+                step[k] = 1e-6
+                ends = [_call(fn, *(point + sign * step), gamma) for sign in (1, -1)]
+                if any(err or not torch.is_tensor(got) for got, err in ends):
+                    break
+                columns.append((ends[0][0].to(d).reshape(2) - ends[1][0].to(d).reshape(2)) / 2e-6)
+            found = torch.stack(columns, 1) if len(columns) == 2 else torch.full((2, 2), float("nan"), dtype=d)
+        else:
+          try:
             with _seeded():
                 found = _limited(torch.autograd.functional.jacobian,
                                  (lambda q: fn(q[0], q[1], gamma).reshape(2), point))
-        except _TooSlow:
+          except _TooSlow:
             problems.append(f"its Jacobian did not come within {TIME_LIMIT:g} s: does it loop forever?")
             break
-        except Exception as err:  # e.g. a graph the student's own autograd.grad call freed
+          except Exception as err:  # e.g. a graph the student's own autograd.grad call freed
             problems.append(f"its values are right, but torch.autograd.functional.jacobian fails on it "
                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): build the "
                             "field from theta and psi with torch operations.")
             break
         expected = dynamics.jacobian(theta, psi, penalty=dynamics.r1_penalty, gamma=gamma)
-        if not torch.allclose(found.to(d), expected, rtol=1e-5, atol=1e-8):
+        tolerance = dict(rtol=1e-4, atol=1e-6) if getattr(fn, "remote", False) else dict(rtol=1e-5, atol=1e-8)
+        if not torch.allclose(found.to(d), expected, **tolerance):
             problems.append(
                 f"its values are right, but its Jacobian at ({theta}, {psi}) with gamma = {gamma} is "
                 f"{found.tolist()}, not {expected.tolist()}: build the field from theta and psi with torch "
