@@ -139,6 +139,9 @@ def graded(student, tmp_path_factory):
 def test_grading_the_student_edition_says_not_attempted_everywhere_and_nothing_breaks(graded, student):
     reports = [r for name, r in graded.items() if name.startswith("untouched ")]
     assert len(reports) == len(CHAPTERS)
+    graded_chapters = {p.stem for p in CODE_EXERCISES.values()}  # a page without code exercises has nothing to grade
+    reports = [r for name, r in graded.items()
+               if name.startswith("untouched ") and name.split(" ", 1)[1] in graded_chapters]
     assert sorted(p.name for p in student.glob("*.ipynb")) == sorted(p.name for p in CHAPTERS)
     found = {label: r for report in reports for label, r in report["exercises"].items()}
     assert set(found) == set(CODE_EXERCISES)
