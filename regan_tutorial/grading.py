@@ -255,7 +255,7 @@ def _grade_tests(exercises, tests, answers_dir):
             message += " (a hidden case: other random inputs than the notebook's check)" if result.test_case.hidden \
                 else ""
         graded[exercise["label"]] = {"status": status, "points": 0 if status == NOT_ATTEMPTED else round(test.score, 4),
-                                     "possible": test.possible, "message": message}
+                                     "possible": round(test.possible, 6), "message": message}
     return graded
 
 
