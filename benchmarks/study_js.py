@@ -29,14 +29,14 @@ def ring_study():
                               time.perf_counter() - tic)
 
 
-def mnist_study(name="js_mnist", study=studies.js_mnist_study):
+def mnist_study():
     tic = time.perf_counter()
-    common, arms = study()
+    common, arms = studies.js_mnist_study()
     train_set, held_out = load_mnist(train=True), load_mnist(train=False)
     z_eval = sample_z(common["n_eval"], 100, "normal", torch.Generator().manual_seed(2))
     rows = studies.mnist_study_rows(common, arms, train_set.images, held_out.images, metrics.load_classifier(),
                                     z_eval, report=lambda key, row: print(f"{key}: FD {row['fid']}", flush=True))
-    return studies.save_study(name, {"common": common, "arms": arms}, rows, "benchmarks/study_js.py",
+    return studies.save_study("js_mnist", {"common": common, "arms": arms}, rows, "benchmarks/study_js.py",
                               time.perf_counter() - tic)
 
 

@@ -1020,6 +1020,23 @@ def _dirac_slips(theta, psi, gamma):
     ]
 
 
+def _field_jacobian(fn, point, gamma):
+    """The Jacobian of ``fn(theta, psi, gamma)`` at ``point``: autograd's in the student's notebook; for
+    an answer the grader runs in a child that returns values, not graphs, central differences."""
+    if not getattr(fn, "remote", False):
+        with _seeded():
+            return _limited(torch.autograd.functional.jacobian, (lambda q: fn(q[0], q[1], gamma).reshape(2), point))
+    columns = []
+    for k in range(2):
+        step = torch.zeros(2, dtype=point.dtype)
+        step[k] = 1e-6
+        ends = [_call(fn, *(point + sign * step), gamma) for sign in (1, -1)]
+        if any(err or not torch.is_tensor(got) for got, err in ends):
+            return torch.full((2, 2), float("nan"), dtype=point.dtype)
+        columns.append((ends[0][0].to(point.dtype).reshape(2) - ends[1][0].to(point.dtype).reshape(2)) / 2e-6)
+    return torch.stack(columns, 1)
+
+
 @_never_raises("Dirac-GAN field")
 def check_dirac_field(fn):
     r"""Check ``fn(theta, psi, gamma)`` (0-d float64 tensors theta and psi, a float gamma) against the
@@ -1059,27 +1076,12 @@ def check_dirac_field(fn):
         break
     for theta, psi, gamma in [] if problems else [(0.0, 0.0, 1.0), (0.0, 0.0, 0.3), (0.7, 1.3, 0.5)]:
         point = torch.tensor([theta, psi], dtype=d)
-        if getattr(fn, "remote", False):
-            # the grader runs the answer in a child that returns values, not graphs: central differences
-            # (the public check in the student's notebook still takes autograd's Jacobian)
-            columns = []
-            for k in range(2):
-                step = torch.zeros(2, dtype=d)
-                step[k] = 1e-6
-                ends = [_call(fn, *(point + sign * step), gamma) for sign in (1, -1)]
-                if any(err or not torch.is_tensor(got) for got, err in ends):
-                    break
-                columns.append((ends[0][0].to(d).reshape(2) - ends[1][0].to(d).reshape(2)) / 2e-6)
-            found = torch.stack(columns, 1) if len(columns) == 2 else torch.full((2, 2), float("nan"), dtype=d)
-        else:
-          try:
-            with _seeded():
-                found = _limited(torch.autograd.functional.jacobian,
-                                 (lambda q: fn(q[0], q[1], gamma).reshape(2), point))
-          except _TooSlow:
+        try:
+            found = _field_jacobian(fn, point, gamma)
+        except _TooSlow:
             problems.append(f"its Jacobian did not come within {TIME_LIMIT:g} s: does it loop forever?")
             break
-          except Exception as err:  # e.g. a graph the student's own autograd.grad call freed
+        except Exception as err:  # e.g. a graph the student's own autograd.grad call freed
             problems.append(f"its values are right, but torch.autograd.functional.jacobian fails on it "
                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): build the "
                             "field from theta and psi with torch operations.")

@@ -319,10 +319,7 @@ def quality_rows(history, held_out, classifier):
     from .metrics import sample_quality
 
     qualities = [(s, sample_quality(x, held_out, classifier)) for s, x in history.snapshots[1:]]
-    starts = [0] + [s for s, _ in qualities[:-1]]
-    g_loss = [sum(history.g_loss[a:b]) / (b - a) for a, (b, _) in zip(starts, qualities)]
     return {"steps": [s for s, _ in qualities], "fid": [round(q.fid, 1) for _, q in qualities],
-            "g_loss": [round(v, 4) for v in g_loss],  # the generator's loss, averaged since the last snapshot
             "confident": [round(q.confident, 4) for _, q in qualities], "final": str(qualities[-1][1]),
             "ms_per_step": round(1000 * history.seconds[-1] / history.step[-1], 1)}
 
