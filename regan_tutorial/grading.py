@@ -298,7 +298,8 @@ def _worker(job):
     nb.cells.append(nbformat.v4.new_code_cell(SAVE.format(names=names, folder=answers)))
     nbformat.write(nb, os.path.join(work, "submission.ipynb"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JPY_"))}
-    env.update(PYTHONPATH=kernel, REGAN_PROFILE=job["profile"], TQDM_DISABLE="1", MPLBACKEND="agg")
+    env.update(PYTHONPATH=kernel, REGAN_PROFILE=job["profile"], TQDM_DISABLE="1", MPLBACKEND="agg",
+               OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]))
     executed = os.path.join(root, "executed.ipynb")
     runner = subprocess.Popen([sys.executable, "-c", RUNNER, os.path.join(work, "submission.ipynb"), executed,
                                str(job["limit"]), work], cwd=work, env=env, stdin=subprocess.DEVNULL,
@@ -367,12 +368,12 @@ def student_of(path):
     return path.stem.split("__")[0] if "__" in path.stem else path.parent.name
 
 
-def _grade_one(path, data, autograder, limit, profile):
+def _grade_one(path, data, autograder, limit, profile, threads):
     key = secrets.token_hex(32)
     report = Report(str(path), student_of(path))
     with tempfile.TemporaryDirectory(prefix="regan-grade-") as root:
         job = {"root": root, "key": key, "name": str(path), "student": report.student, "limit": limit,
-               "profile": profile, "notebook": base64.b64encode(data).decode(),
+               "profile": profile, "threads": threads, "notebook": base64.b64encode(data).decode(),
                "autograder": base64.b64encode(autograder).decode()}
         worker = subprocess.Popen([sys.executable, "-I", "-c", BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, cwd=root, start_new_session=True)
@@ -406,9 +407,11 @@ def grade_all(paths, autograder, limit=600, jobs=1, profile="smoke", progress=No
             snapshot[path] = f.read()
     exercises = json.loads(zipfile.ZipFile(io.BytesIO(autograder)).read("exercises.json"))
     possible = {e["label"]: e["points"] for chapter in exercises.values() for e in chapter}
+    # The cores shared out: two kernels that each spin the threads of every core are many times slower.
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
 
     def one(path):
-        report = _grade_one(path, snapshot[path], autograder, limit, profile)
+        report = _grade_one(path, snapshot[path], autograder, limit, profile, threads)
         if not report.chapter:  # a grader that died: which chapter, from the file itself (read as data only)
             report.chapter = _chapter_of_bytes(snapshot[path], exercises, path) or ""
         if not report.exercises and report.chapter in exercises:

@@ -50,6 +50,21 @@ def test_code_cells_fit_the_books_column(path):
     assert not wide, wide
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_figure_has_a_caption_a_name_and_alt_text(path):
+    """MyST-NB makes a numbered figure with caption and alt text from the cell's metadata
+    ``mystnb: {figure: {caption, name}, image: {alt}}`` (the browser test checks the built page)."""
+    names = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and any(k.startswith("image/") for o in cell.outputs for k in o.get("data", {})):
+            options = cell.metadata.get("mystnb", {})
+            figure, alt = options.get("figure", {}), options.get("image", {}).get("alt", "")
+            assert figure.get("caption") and figure.get("name"), cell.source[:80]
+            assert alt and not re.search(r"[\\/]|\.(png|jpe?g|svg)$", alt), (cell.source[:80], alt)
+            names.append(figure["name"])
+    assert len(names) == len(set(names)), names
+
+
 BAR = re.compile(r"(\d+)%\|[^|\n]*\| *([\d.]+)/([\d.]+)")  # a tqdm text bar: "NN%|####| n/total"
 
 

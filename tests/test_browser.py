@@ -235,27 +235,7 @@ def test_a_tap_on_a_solution_bar_at_phone_width_opens_it(browser, site, path):
     page.close()
 
 
-def _uncaptioned_figures(path):
-    """How many figure outputs of the chapter notebook have no caption (cell metadata mystnb.figure.caption)."""
-    import nbformat
-
-    nb_path = (ROOT / path).with_suffix(".ipynb")
-    if not nb_path.exists():
-        return 0
-    return sum(any(k.startswith("image/") for k in o.get("data", {}))
-               for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code"
-               and not c.metadata.get("mystnb", {}).get("figure", {}).get("caption") for o in c.outputs)
-
-
-# Every figure output of the chapters now has a caption and alt text in its cell's metadata
-# (mystnb: {figure: {caption: ..., name: ...}, image: {alt: ...}}), so no page is marked. A chapter
-# that gains a figure without one is marked xfail (strict): the check runs there too and must
-# fail; once that figure is captioned, it passes.
-FIGURE_PAGES = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"{n} figures without caption"))
-                if (n := _uncaptioned_figures(p)) else p for p in PAGES]
-
-
-@pytest.mark.parametrize("path", FIGURE_PAGES)
+@pytest.mark.parametrize("path", PAGES)
 def test_every_figure_has_a_caption_and_alt_text(browser, site, path):
     page, _ = open_page(browser, site, path, 1280)
     bare = page.evaluate("""() => [...document.querySelectorAll('main img')]
