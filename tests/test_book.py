@@ -200,3 +200,54 @@ def test_the_intros_local_recipe_installs_what_it_runs():
         if command in recipe:
             assert any(re.match(rf"{package}\b", dep) for dep in extras[extra]), (command, extra, extras[extra])
     assert "jupyter lab" in recipe
+
+
+def page_title(path):
+    """The first level-1 heading of a Markdown page or notebook: the title the sidebar shows."""
+    path = Path(path)
+    if path.suffix == ".ipynb":
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    else:
+        text = path.read_text()
+    return next(line[2:].strip() for line in text.splitlines() if line.startswith("# "))
+
+
+def page_path(entry):
+    return next(p for p in ((ROOT / f"{entry}.md"), (ROOT / f"{entry}.ipynb")) if p.exists())
+
+
+INTRO = (ROOT / "book" / "intro.md").read_text()
+# a row of the landing page's chapter list: | number | {doc}`stem` | what you learn | N min |
+CHAPTER_ROW = re.compile(r"^\| *(\d*) *\| \{doc\}`([\w-]+)` \| [^|]+ \| (\d+) min \|$", re.M)
+
+
+def test_the_landing_page_lists_every_chapter_with_the_run_time_of_its_stamp():
+    """The times come from each chapter's execution stamp, as the chapter's own run-time note does:
+    after a re-execution, the landing page must say the new time too."""
+    rows = {stem: (number, int(minutes)) for number, stem, minutes in CHAPTER_ROW.findall(INTRO)}
+    numbers = book.chapter_numbers(ROOT)
+    expected = {}
+    for path in CHAPTERS:
+        stamp = nbformat.read(path, as_version=4).metadata["regan_tutorial"]
+        expected[path.stem] = (str(numbers.get(path.stem, "")), book.run_minutes(stamp["seconds"]))
+    assert rows == expected, "write each chapter's number and book.run_minutes(its stamp's seconds) in book/intro.md"
+
+
+def test_the_landing_page_starts_with_a_figure_a_start_here_and_the_chapters():
+    start = INTRO.index("Start here")
+    chapters = CHAPTER_ROW.search(INTRO).start()
+    assert start < chapters < INTRO.index("## How the book is built")
+    pointer = INTRO[start:chapters]
+    assert "{doc}`prerequisites`" in pointer and f"{{doc}}`{CHAPTERS[0].stem}`" in pointer
+    figures = re.findall(r"```\{figure\} (\S+)\n:alt: \S", INTRO[:start])
+    assert figures and all((ROOT / "book" / f).is_file() for f in figures)
+
+
+def test_the_intro_names_the_instructors_pages_commands():
+    """The intro's commands for teachers are the ones the instructors' page describes."""
+    command = re.compile(r"python -m regan_tutorial\.book ([a-z-]+)")
+    section = INTRO[INTRO.index("## For instructors"):]
+    named = set(command.findall(section))
+    described = set(command.findall((ROOT / "book" / "instructors.md").read_text()))
+    assert named and named <= described, named - described
+    assert "{doc}`instructors`" in section
