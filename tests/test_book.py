@@ -251,3 +251,30 @@ def test_the_intro_names_the_instructors_pages_commands():
     described = set(command.findall((ROOT / "book" / "instructors.md").read_text()))
     assert named and named <= described, named - described
     assert "{doc}`instructors`" in section
+
+
+def test_the_site_title_fits_two_lines_of_the_sidebar():
+    """The sidebar sets the title in large type, about 21 characters a line at 1280 px."""
+    assert "ReGAN" in CONFIG["title"] and len(CONFIG["title"]) <= 42, CONFIG["title"]
+
+
+def test_no_page_has_the_name_of_its_part():
+    """A part "Before you start" holding a page "Before you start" reads as a doubled entry."""
+    doubled = [(part["caption"], entry["file"]) for part in TOC.get("parts", []) for entry in part.get("chapters", [])
+               if page_title(page_path(entry["file"])).lower() == part["caption"].lower()]
+    assert not doubled
+
+
+def test_the_site_shows_one_search_box():
+    """pydata-sphinx-theme 0.17 adds a header bar with its own search field unless navbar_persistent
+    is set; sphinx-book-theme already has one in the sidebar. The option reaches the theme only if
+    Jupyter Book merges it into the theme options it makes (recursive_update)."""
+    sphinx = CONFIG["sphinx"]
+    assert sphinx["config"]["html_theme_options"]["navbar_persistent"] == []
+    assert sphinx.get("recursive_update") is True
+    jb_config = pytest.importorskip("jupyter_book.config")
+    final, _ = jb_config.get_final_config(user_yaml=ROOT / "_config.yml", sourcedir=ROOT,
+                                          cli_config={"latex_individualpages": False})
+    options = final["html_theme_options"]
+    assert options["navbar_persistent"] == []
+    assert options["use_repository_button"] and options["launch_buttons"]["colab_url"], "the buttons stay"
