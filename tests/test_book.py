@@ -278,3 +278,51 @@ def test_the_site_shows_one_search_box():
     options = final["html_theme_options"]
     assert options["navbar_persistent"] == []
     assert options["use_repository_button"] and options["launch_buttons"]["colab_url"], "the buttons stay"
+
+
+NUMBERED_KINDS = {"Algorithm": "prf:algorithm", "Theorem": "prf:theorem", "Proposition": "prf:proposition",
+                  "Lemma": "prf:lemma", "Definition": "prf:definition", "Corollary": "prf:corollary",
+                  "Exercise": "exercise"}
+BLOCK = re.compile(r"^(?:`{3,}|:{3,})\{(prf:[a-z]+|exercise)\}", re.M)
+BLOCK_REF = re.compile(r"\b(" + "|".join(NUMBERED_KINDS) + r") (\d+)(?:\.(\d+))?\b")
+# a paper's own number, as in "(Goodfellow et al. 2014, Algorithm 1)" or "their Algorithm 1"
+PAPERS_NUMBER = re.compile(r"(?:et al\.,? \d{4}[a-z]?,? |their |paper's )$")
+
+
+def reader_texts():
+    """What a reader of the book reads: the Markdown pages, the chapters' Markdown cells and the
+    text the code cells print (the package's docstrings among it)."""
+    for entry in toc_files():
+        path = page_path(entry)
+        if path.suffix == ".md":
+            yield path.name, path.read_text()
+            continue
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                yield path.name, cell.source
+            elif cell.cell_type == "code":
+                yield path.name, "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_numbered_references_use_the_numbers_the_reader_sees():
+    """The book numbers its blocks by chapter (Algorithm 1.1, Proposition 1.1): "Algorithm 1" for
+    the book's block is a number the reader finds nowhere; a paper's own number says whose it is."""
+    numbers, shown = book.chapter_numbers(ROOT), set()
+    for path in CHAPTERS:
+        if path.stem in numbers:
+            counts = {}
+            for cell in nbformat.read(path, as_version=4).cells:
+                for kind in BLOCK.findall(cell.source) if cell.cell_type == "markdown" else []:
+                    counts[kind] = counts.get(kind, 0) + 1
+                    shown.add((kind, numbers[path.stem], counts[kind]))
+    assert ("prf:algorithm", 1, 1) in shown
+    wrong = []
+    for name, text in reader_texts():
+        for m in BLOCK_REF.finditer(text):
+            kind, chapter, k = NUMBERED_KINDS[m[1]], int(m[2]), m[3]
+            if k is None:
+                if kind != "exercise" and not PAPERS_NUMBER.search(text[:m.start()]):
+                    wrong.append((name, m[0], text[max(0, m.start() - 50):m.end() + 10]))
+            elif (kind, chapter, int(k)) not in shown:
+                wrong.append((name, m[0], "no such block"))
+    assert not wrong, wrong
