@@ -326,3 +326,16 @@ def test_numbered_references_use_the_numbers_the_reader_sees():
             elif (kind, chapter, int(k)) not in shown:
                 wrong.append((name, m[0], "no such block"))
     assert not wrong, wrong
+
+
+def test_no_nbval_marker_shows_in_a_code_cell():
+    """nbval's markers are cell tags (nbval-check-output), not comments the page would show; every
+    nbval tag is one nbval knows (a misspelt tag would silently check nothing)."""
+    plugin = pytest.importorskip("nbval.plugin")
+    for path in CHAPTERS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            assert "NBVAL_" not in cell.source, (path.name, cell.source[:60])
+            tags = [t for t in cell.metadata.get("tags", []) if t.startswith("nbval-")]
+            assert set(tags) <= set(plugin.metadata_tags), (path.name, tags)
