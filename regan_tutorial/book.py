@@ -110,9 +110,15 @@ def _cell_seconds(cell):
     return (parse(end) - parse(start)).total_seconds()
 
 
+def run_minutes(seconds):
+    """The whole minutes a reader is told a chapter takes, from its stamp's ``seconds`` (at least 1):
+    what the chapter's ``run-time`` cell and the landing page's chapter list say."""
+    return max(1, round(seconds / 60))
+
+
 def run_time_note(seconds, date):
     """What the chapter's ``run-time`` cell says, from its execution stamp."""
-    minutes = max(1, round(seconds / 60))
+    minutes = run_minutes(seconds)
     return (f"*Running this chapter top to bottom takes about {minutes} minute{'s' * (minutes > 1)} on a "
             f"2-core CPU (`book` profile, measured {date}). Exercise solutions that train GANs do not run "
             "under Run All: the book shows their results, and `REGAN_SOLUTIONS=1` runs them.*")

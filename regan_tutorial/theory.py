@@ -29,7 +29,8 @@ def gaussian_mixture(x, means, stds, weights=None):
 
 
 def optimal_discriminator(p_data, p_g):
-    r"""Proposition 1: :math:`D^*(x) = \frac{p_{data}(x)}{p_{data}(x) + p_g(x)}` (1/2 where both vanish)."""
+    r"""The optimal discriminator, Proposition 1.1 (Goodfellow et al. 2014, Proposition 1):
+    :math:`D^*(x) = \frac{p_{data}(x)}{p_{data}(x) + p_g(x)}` (1/2 where both vanish)."""
     p_data, p_g = np.asarray(p_data, float), np.asarray(p_g, float)
     total = p_data + p_g
     return np.divide(p_data, total, out=np.full_like(total, 0.5), where=total > 0)
@@ -74,7 +75,8 @@ def jsd(p, q, dx):
 
 
 def virtual_training_criterion(p_data, p_g, dx):
-    r"""Theorem 1: :math:`C(G) = \max_D V(D, G) = -\log 4 + 2\,\mathrm{JSD}(p_{data} \| p_g)`.
+    r"""The virtual training criterion, Theorem 1.1 (Goodfellow et al. 2014, Theorem 1):
+    :math:`C(G) = \max_D V(D, G) = -\log 4 + 2\,\mathrm{JSD}(p_{data} \| p_g)`.
 
     Computed as V(D*, G) with :math:`\log D^* = \log p_{data} - \log(p_{data} + p_g)`, which stays
     finite where the ratio D* itself would underflow to 0.

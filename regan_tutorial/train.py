@@ -143,9 +143,10 @@ def _d(discriminator, x, y):
 
 def discriminator_step(generator, discriminator, d_opt, x_real, z, y=None, *, step=1, d_loss=discriminator_loss,
                        terms=None, clip=None, input_grad=False, conditional=True):
-    """One discriminator update (the inner loop of Algorithm 1): descend ``d_loss(d_real, d_fake)``
-    plus each named term ``terms[name](batch)``. With labels ``y``, G gets them, and D too if
-    ``conditional``. Returns the :class:`Batch` and the values of the loss and terms."""
+    """One discriminator update, the inner loop of Algorithm 1.1 (Goodfellow et al. 2014, Algorithm 1):
+    descend ``d_loss(d_real, d_fake)`` plus each named term ``terms[name](batch)``. With labels ``y``,
+    G gets them, and D too if ``conditional``. Returns the :class:`Batch` and the values of the loss
+    and terms."""
     with torch.no_grad():
         x_fake = _d(generator, z, y)
     # a regularizer differentiates the logits w.r.t. the inputs: mark them before the forward pass

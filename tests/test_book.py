@@ -215,3 +215,142 @@ def test_the_intros_local_recipe_installs_what_it_runs():
         if command in recipe:
             assert any(re.match(rf"{package}\b", dep) for dep in extras[extra]), (command, extra, extras[extra])
     assert "jupyter lab" in recipe
+
+
+def page_title(path):
+    """The first level-1 heading of a Markdown page or notebook: the title the sidebar shows."""
+    path = Path(path)
+    if path.suffix == ".ipynb":
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    else:
+        text = path.read_text()
+    return next(line[2:].strip() for line in text.splitlines() if line.startswith("# "))
+
+
+def page_path(entry):
+    return next(p for p in ((ROOT / f"{entry}.md"), (ROOT / f"{entry}.ipynb")) if p.exists())
+
+
+INTRO = (ROOT / "book" / "intro.md").read_text()
+# a row of the landing page's chapter list: | number | {doc}`stem` | what you learn | N min |
+CHAPTER_ROW = re.compile(r"^\| *(\d*) *\| \{doc\}`([\w-]+)` \| [^|]+ \| (\d+) min \|$", re.M)
+
+
+def test_the_landing_page_lists_every_chapter_with_the_run_time_of_its_stamp():
+    """The times come from each chapter's execution stamp, as the chapter's own run-time note does:
+    after a re-execution, the landing page must say the new time too."""
+    rows = {stem: (number, int(minutes)) for number, stem, minutes in CHAPTER_ROW.findall(INTRO)}
+    numbers = book.chapter_numbers(ROOT)
+    expected = {}
+    for path in CHAPTERS:
+        stamp = nbformat.read(path, as_version=4).metadata["regan_tutorial"]
+        expected[path.stem] = (str(numbers.get(path.stem, "")), book.run_minutes(stamp["seconds"]))
+    assert rows == expected, "write each chapter's number and book.run_minutes(its stamp's seconds) in book/intro.md"
+
+
+def test_the_landing_page_starts_with_a_figure_a_start_here_and_the_chapters():
+    start = INTRO.index("Start here")
+    chapters = CHAPTER_ROW.search(INTRO).start()
+    assert start < chapters < INTRO.index("## How the book is built")
+    pointer = INTRO[start:chapters]
+    assert "{doc}`prerequisites`" in pointer and f"{{doc}}`{CHAPTERS[0].stem}`" in pointer
+    figures = re.findall(r"```\{figure\} (\S+)\n:alt: \S", INTRO[:start])
+    assert figures and all((ROOT / "book" / f).is_file() for f in figures)
+
+
+def test_the_intro_names_the_instructors_pages_commands():
+    """The intro's commands for teachers are the ones the instructors' page describes."""
+    command = re.compile(r"python -m regan_tutorial\.book ([a-z-]+)")
+    section = INTRO[INTRO.index("## For instructors"):]
+    named = set(command.findall(section))
+    described = set(command.findall((ROOT / "book" / "instructors.md").read_text()))
+    assert named and named <= described, named - described
+    assert "{doc}`instructors`" in section
+
+
+def test_the_site_title_fits_two_lines_of_the_sidebar():
+    """The sidebar sets the title in large type, about 21 characters a line at 1280 px."""
+    assert "ReGAN" in CONFIG["title"] and len(CONFIG["title"]) <= 42, CONFIG["title"]
+
+
+def test_no_page_has_the_name_of_its_part():
+    """A part "Before you start" holding a page "Before you start" reads as a doubled entry."""
+    doubled = [(part["caption"], entry["file"]) for part in TOC.get("parts", []) for entry in part.get("chapters", [])
+               if page_title(page_path(entry["file"])).lower() == part["caption"].lower()]
+    assert not doubled
+
+
+def test_the_site_shows_one_search_box():
+    """pydata-sphinx-theme 0.17 adds a header bar with its own search field unless navbar_persistent
+    is set; sphinx-book-theme already has one in the sidebar. The option reaches the theme only if
+    Jupyter Book merges it into the theme options it makes (recursive_update)."""
+    sphinx = CONFIG["sphinx"]
+    assert sphinx["config"]["html_theme_options"]["navbar_persistent"] == []
+    assert sphinx.get("recursive_update") is True
+    jb_config = pytest.importorskip("jupyter_book.config")
+    final, _ = jb_config.get_final_config(user_yaml=ROOT / "_config.yml", sourcedir=ROOT,
+                                          cli_config={"latex_individualpages": False})
+    options = final["html_theme_options"]
+    assert options["navbar_persistent"] == []
+    assert options["use_repository_button"] and options["launch_buttons"]["colab_url"], "the buttons stay"
+
+
+NUMBERED_KINDS = {"Algorithm": "prf:algorithm", "Theorem": "prf:theorem", "Proposition": "prf:proposition",
+                  "Lemma": "prf:lemma", "Definition": "prf:definition", "Corollary": "prf:corollary",
+                  "Exercise": "exercise"}
+BLOCK = re.compile(r"^(?:`{3,}|:{3,})\{(prf:[a-z]+|exercise)\}", re.M)
+BLOCK_REF = re.compile(r"\b(" + "|".join(NUMBERED_KINDS) + r") (\d+)(?:\.(\d+))?\b")
+# a paper's own number, as in "(Goodfellow et al. 2014, Algorithm 1)" or "their Algorithm 1"
+PAPERS_NUMBER = re.compile(r"(?:et al\.,? \d{4}[a-z]?,? |their |paper's )$")
+
+
+def reader_texts():
+    """What a reader of the book reads: the Markdown pages, the chapters' Markdown cells and the
+    text the code cells print (the package's docstrings among it)."""
+    for entry in toc_files():
+        path = page_path(entry)
+        if path.suffix == ".md":
+            yield path.name, path.read_text()
+            continue
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                yield path.name, cell.source
+            elif cell.cell_type == "code":
+                yield path.name, "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_numbered_references_use_the_numbers_the_reader_sees():
+    """The book numbers its blocks by chapter (Algorithm 1.1, Proposition 1.1): "Algorithm 1" for
+    the book's block is a number the reader finds nowhere; a paper's own number says whose it is."""
+    numbers, shown = book.chapter_numbers(ROOT), set()
+    for path in CHAPTERS:
+        if path.stem in numbers:
+            counts = {}
+            for cell in nbformat.read(path, as_version=4).cells:
+                for kind in BLOCK.findall(cell.source) if cell.cell_type == "markdown" else []:
+                    counts[kind] = counts.get(kind, 0) + 1
+                    shown.add((kind, numbers[path.stem], counts[kind]))
+    assert ("prf:algorithm", 1, 1) in shown
+    wrong = []
+    for name, text in reader_texts():
+        for m in BLOCK_REF.finditer(text):
+            kind, chapter, k = NUMBERED_KINDS[m[1]], int(m[2]), m[3]
+            if k is None:
+                if kind != "exercise" and not PAPERS_NUMBER.search(text[:m.start()]):
+                    wrong.append((name, m[0], text[max(0, m.start() - 50):m.end() + 10]))
+            elif (kind, chapter, int(k)) not in shown:
+                wrong.append((name, m[0], "no such block"))
+    assert not wrong, wrong
+
+
+def test_no_nbval_marker_shows_in_a_code_cell():
+    """nbval's markers are cell tags (nbval-check-output), not comments the page would show; every
+    nbval tag is one nbval knows (a misspelt tag would silently check nothing)."""
+    plugin = pytest.importorskip("nbval.plugin")
+    for path in CHAPTERS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            assert "NBVAL_" not in cell.source, (path.name, cell.source[:60])
+            tags = [t for t in cell.metadata.get("tags", []) if t.startswith("nbval-")]
+            assert set(tags) <= set(plugin.metadata_tags), (path.name, tags)
