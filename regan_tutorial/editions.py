@@ -389,7 +389,7 @@ def student_edition(nb, chapter=None):
                 continue
             elif CHECKER_CALL.search(cell.source):
                 cell = _cell("markdown", _demo_note(cell), role="demo")
-            elif first_listing is None and "getsource" in cell.source:
+            elif first_listing is None and ("getsource" in cell.source or "show_source" in cell.source):
                 first_listing = len(cells)
             cells.append(cell)
         elif "stub" in regan:

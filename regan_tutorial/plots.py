@@ -136,11 +136,16 @@ def player(frames, draw, figsize=(6, 3.5), dpi=60, interval=250):
 
 
 def game_player(x, p_data, means, std=1.0):
-    """:func:`plot_game` for a Gaussian p_g of width ``std`` at each of ``means``, as a :func:`player`."""
+    """:func:`plot_game` for a Gaussian p_g of width ``std`` at each of ``means``, as a :func:`player`;
+    each frame's title says where p_g is (the slider's readout)."""
     from . import theory
 
-    return player(means, lambda fig, m: plot_game(x, p_data, theory.gaussian_mixture(x, [m], [std]), fig.gca()),
-                  figsize=(9, 3.5))
+    def draw(fig, m):
+        ax = plot_game(x, p_data, theory.gaussian_mixture(x, [m], [std]), fig.gca())
+        ax.set_title(f"$p_g = \\mathcal{{N}}({m:.2f}, {std:g}^2)$\n" + ax.get_title())
+        fig.tight_layout()
+
+    return player(means, draw, figsize=(8, 3.8), dpi=100)
 
 
 def snapshot_2d(z, lim=3.0, n=80, copies=1):

@@ -1,4 +1,4 @@
-"""The book shows the package's own source: every ``inspect.getsource(X)`` output stored in a chapter
+"""The book shows the package's own source: every ``rt.show_source(X)`` output stored in a chapter
 must be the current source of X, so that a change to the package without re-running the chapter fails."""
 
 import importlib
@@ -17,7 +17,7 @@ MODULES = {m: importlib.import_module(f"regan_tutorial.{m}")
 NAMES = dict(MODULES)
 for module in MODULES.values():
     NAMES.update({k: v for k, v in vars(module).items() if str(getattr(v, "__module__", "")).startswith("regan_tutorial")})
-SHOWN = re.compile(r"inspect\.getsource\(([A-Za-z_][\w.]*)\)")
+SHOWN = re.compile(r"show_source\(([A-Za-z_][\w.]*)\)")
 
 
 def resolve(name):
@@ -34,7 +34,7 @@ def shown_sources():
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type != "code":
                 continue
-            printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            printed = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)
             for name in SHOWN.findall(cell.source):
                 obj = resolve(name)
                 if obj is not None:  # e.g. ``fn``, a loop variable over several functions
@@ -43,4 +43,4 @@ def shown_sources():
 
 @pytest.mark.parametrize("printed,obj", list(shown_sources()))
 def test_stored_source_listing_is_the_current_source(printed, obj):
-    assert inspect.getsource(obj) in printed, "the package changed: re-run this chapter's book execution"
+    assert inspect.getsource(obj).rstrip() in printed, "the package changed: re-run this chapter's book execution"
