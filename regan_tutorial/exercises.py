@@ -490,6 +490,8 @@ def check_discriminator(net):
         is_module, type_name, own, sigmoid_tail = _on_net(net, _describe_net)
     except Exception as err:
         return _report("discriminator", [f"it could not be loaded ({type(err).__name__}: {err})."])
+    if type_name == "NoneType":  # the handout's my_net = None, as the grader's child saw it
+        return _report("discriminator", ["it is not implemented yet: build your network and pass it in."])
     if not is_module:
         return _report("discriminator", [f"it should be a network (a torch.nn.Module, e.g. nn.Sequential(...)), "
                                          f"got a {type_name}: an optimiser needs its .parameters()."])
@@ -1124,7 +1126,7 @@ def check_relativistic_loss(fn):
     problems, results = [], []
     for d_real, d_fake, expected, what in cases:
         leaves, args = _leaves(d_real, d_fake)
-        got, err = _call(fn, *args)
+        got, err = _call(fn, *args, wrt=leaves)
         problem = _not_a_scalar(got, err, what)
         if problem:
             problems.append(problem)

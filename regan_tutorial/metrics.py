@@ -208,6 +208,27 @@ class _Features(nn.Module):
         return self.classifier.features(x)
 
 
+_REAL = {}  # the last reference set's FID metric, which keeps its real features across calls
+
+
+def _fid_with_real(real, classifier, device):
+    """torchmetrics' FID metric holding ``real``'s features (``reset_real_features=False``): computed
+    once for a run's many evaluations against one reference set, again when the images or the
+    classifier's weights change (in-place edits bump a tensor's version)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    key = (id(real), real.data_ptr(), real._version, tuple(real.shape), str(device), id(classifier),
+           tuple(p._version for p in classifier.parameters()))
+    if _REAL.get("key") != key:
+        fid = FrechetInceptionDistance(feature=_Features(classifier), reset_real_features=False).to(device)
+        for i in range(0, len(real), 1000):
+            fid.update(real[i:i + 1000], real=True)
+        _REAL.update(key=key, fid=fid, real=real)  # holding real keeps its id from being reused
+    fid = _REAL["fid"]
+    fid.reset()  # the fake features only
+    return fid
+
+
 @torch.no_grad()
 def sample_quality(fake, real, classifier, threshold=0.9):
     """Fréchet distance between ``fake`` and ``real`` in the classifier's feature space, the fraction of
@@ -218,8 +239,6 @@ def sample_quality(fake, real, classifier, threshold=0.9):
     Uses torchmetrics' Fréchet distance with the classifier as a custom feature extractor
     (the FID of Heusel et al. 2017, with a digit classifier in place of Inception).
     """
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
     _check_images(fake)
     _check_images(real)
     if not torch.isfinite(fake).all():
@@ -227,10 +246,9 @@ def sample_quality(fake, real, classifier, threshold=0.9):
     if fake.min() >= 0 and fake.max() > 0.5 and real.min() < -0.9:  # [0, 1] images beside [-1, 1] digits
         raise ValueError(f"generated images lie in [{fake.min().item():.2g}, {fake.max().item():.2g}] but real ones "
                          "in [-1, 1]: scale [0, 1] images with 2 * x - 1")
-    fid = FrechetInceptionDistance(feature=_Features(classifier)).to(fake.device)
-    for images, is_real in ((real, True), (fake, False)):
-        for i in range(0, len(images), 1000):
-            fid.update(images[i:i + 1000], real=is_real)
+    fid = _fid_with_real(real, classifier, fake.device)
+    for i in range(0, len(fake), 1000):
+        fid.update(fake[i:i + 1000], real=False)
     probs = torch.cat([F.softmax(classifier(fake[i:i + 1000]), 1) for i in range(0, len(fake), 1000)])
     sure = probs.max(1).values > threshold
     histogram = torch.bincount(probs.argmax(1)[sure], minlength=10).tolist()

@@ -181,6 +181,17 @@ def draw_snapshot(ax, step, snap, centres, lim=3.0, label=""):
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], title=f"{label}step {step}")
 
 
+def d_colorbar(fig):
+    """A colour bar for :func:`draw_snapshot`'s D(x) background, at the figure's right edge."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    fig.subplots_adjust(right=0.9)
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "RdBu"), cax=fig.add_axes([0.92, 0.2, 0.012, 0.6]))
+    bar.solids.set(alpha=0.55)
+    bar.set_label("D(x): 0 fake, 1 real")
+
+
 def plot_snapshots(snapshots, centres, lim=3.0, ncols=5, title=None):
     """A row of :func:`draw_snapshot` panels, one per ``(step, snapshot)``."""
     nrows = -(-len(snapshots) // ncols)
@@ -192,6 +203,7 @@ def plot_snapshots(snapshots, centres, lim=3.0, ncols=5, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    d_colorbar(fig)
     return fig
 
 
@@ -203,6 +215,7 @@ def training_player(runs, centres, lim=3.0):
         for ax, (name, snapshots) in zip(axes, runs.items()):
             draw_snapshot(ax, *snapshots[i], centres, lim, label=f"{name}\n")
         fig.tight_layout()
+        d_colorbar(fig)
 
     return player(range(len(next(iter(runs.values())))), draw, figsize=(3.4 * len(runs), 3.8))
 

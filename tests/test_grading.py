@@ -18,9 +18,10 @@ from regan_tutorial.editions import student_edition
 from regan_tutorial.grading import ERROR, FAILED, NOT_ATTEMPTED, PASSED, checker_calls, exercises_of, ok_test
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS = ("ex-theory-code-jsd", "ex-mnist-code", "ex-wgan-code", "ex-js-code", "ex-dcgan-code", "ex-wgan-hinge")
+LABELS = ("ex-theory-code-jsd", "ex-mnist-code", "ex-wgan-code", "ex-js-code", "ex-dcgan-code", "ex-wgan-hinge",
+          "ex-modern-code", "ex-dyn-code")
 SETUP = ("import inspect\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
-         "from regan_tutorial import exercises, losses, theory")
+         "import regan_tutorial as rt\nfrom regan_tutorial import exercises, losses, theory")
 
 
 def book_solutions():
@@ -67,7 +68,8 @@ def test_the_student_edition_prints_no_answer(tmp_path):
     tagged = nbformat.v4.new_code_cell("print('the answer')")
     tagged.metadata["tags"] = ["answer-listing"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP), demo, tagged,
-                                         nbformat.v4.new_code_cell("print(inspect.getsource(theory.jsd))"), solution])
+                                         nbformat.v4.new_code_cell("print(inspect.getsource(theory.jsd))"),
+                                         nbformat.v4.new_code_cell("rt.show_source(theory.jsd)"), solution])
     edition = student_edition(nb, "mini")
     text = "\n".join(c.source for c in edition.cells)
     assert "half" not in text and "the answer" not in text and "> jsd: not yet. twice" in text
@@ -75,11 +77,26 @@ def test_the_student_edition_prints_no_answer(tmp_path):
     from nbclient import NotebookClient
 
     NotebookClient(edition, kernel_name="python3", allow_errors=False).execute()
-    printed = "".join(o.get("text", "") for c in edition.cells if c.cell_type == "code" for o in c.outputs)
-    assert "theory.jsd: left out of the student edition" in printed and "def jsd" not in printed
+    printed = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
+                      for c in edition.cells if c.cell_type == "code" for o in c.outputs)
+    assert printed.count("theory.jsd: left out of the student edition") == 2 and "def jsd" not in printed
 
 
 WRONG = {  # a typical wrong answer that used to pass, and what the grader must say
+    "js-swapped-weights": ("ex-js-code", '''
+def my_js_regularizer(d_real, x_real, d_fake, x_fake):
+    (g_real,) = torch.autograd.grad(d_real.sum(), x_real, create_graph=True)
+    (g_fake,) = torch.autograd.grad(d_fake.sum(), x_fake, create_graph=True)
+    real = torch.sigmoid(d_real) ** 2 * g_real.flatten(1).pow(2).sum(1)
+    fake = (1 - torch.sigmoid(d_fake)) ** 2 * g_fake.flatten(1).pow(2).sum(1)
+    return real.mean() + fake.mean()
+''', "weights are swapped"),
+    "gp-at-real-points": ("ex-wgan-code", '''
+def my_penalty(critic, x_real, x_fake):
+    x = x_real.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return 10 * (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+''', "real samples only"),
     "dstar-no-guard": ("ex-theory-code-jsd", '''
 def my_jsd(p, q, dx):
     m = (p + q) / 2
@@ -250,6 +267,9 @@ def graded(tmp_path_factory):
         handin(edition[label], answer, hand / f"{name}__mini-{label}.ipynb")
     for name, (label, answer) in RIGHT.items():
         handin(edition[label], answer, hand / f"{name}__mini-{label}.ipynb")
+    for label in LABELS:  # every exercise's untouched handout, and the book's own solution
+        (hand / f"untouched-{label}__mini-{label}.ipynb").write_bytes(edition[label].read_bytes())
+        handin(edition[label], book_solutions()[label].source, hand / f"book-{label}__mini-{label}.ipynb")
     jsd = edition["ex-theory-code-jsd"]
     (hand / "untouched__mini-ex-theory-code-jsd.ipynb").write_bytes(jsd.read_bytes())
     for name, (answer, extra) in CHEATS.items():
@@ -299,6 +319,15 @@ def test_each_typical_wrong_answer_fails_with_the_checkers_explanation(graded, n
 def test_the_untouched_handout_is_not_attempted(graded):
     _, reports, _ = graded
     assert statuses(reports["untouched"]) == {NOT_ATTEMPTED} and not reports["untouched"]["errors"]
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_each_exercise_untouched_is_not_attempted_and_the_books_solution_passes(graded, label):
+    """Under the grader the answer runs in a child that returns values: a stub's None, and gradients
+    the checker takes through the answer, must read as they do in the notebook."""
+    _, reports, _ = graded
+    assert statuses(reports[f"untouched-{label}"]) == {NOT_ATTEMPTED}, reports[f"untouched-{label}"]
+    assert statuses(reports[f"book-{label}"]) == {PASSED}, reports[f"book-{label}"]
 
 
 @pytest.mark.parametrize("name", [*CHEATS, "edits-metadata", "a-background-process", "zz-innocent-wrong"])

@@ -36,3 +36,22 @@ def test_wrong_shapes_and_nan_are_refused():
         mode_coverage(torch.zeros(5, 3), ring().centres, 0.02)
     with pytest.raises(ValueError, match="nan"):
         mode_coverage(torch.full((5, 2), float("nan")), ring().centres, 0.02)
+
+
+def test_sample_quality_reuses_the_reference_features_only_while_they_are_the_same():
+    """The real set's features are computed once per reference set (a run evaluates many snapshots
+    against one): the same numbers as a fresh metric, recomputed after an in-place edit."""
+    from regan_tutorial import metrics
+    from regan_tutorial.metrics import DigitClassifier
+
+    torch.manual_seed(0)
+    classifier = DigitClassifier().eval()
+    real, fake = torch.rand(300, 1, 28, 28) * 2 - 1, torch.rand(200, 1, 28, 28) * 2 - 1
+    first = metrics.sample_quality(fake, real, classifier).fid
+    assert metrics.sample_quality(fake, real, classifier).fid == first
+    metrics._REAL.clear()
+    assert metrics.sample_quality(fake, real, classifier).fid == first
+    real[:100] = -1.0  # a changed reference set must not reuse the old features
+    changed = metrics.sample_quality(fake, real, classifier).fid
+    metrics._REAL.clear()
+    assert changed != first and metrics.sample_quality(fake, real, classifier).fid == changed
