@@ -163,7 +163,22 @@ def execute(path, profile="book", timeout=3600, solutions=False):
         if cell.cell_type == "markdown" and RUN_TIME in cell.metadata.get("tags", []) and profile == "book":
             cell.source = run_time_note(seconds, date)
     nbformat.write(nb, path)
+    if profile == "book":
+        write_landing_time(Path(path), seconds)
     return seconds
+
+
+def write_landing_time(path, seconds):
+    """Rewrite the Run All time of chapter ``path``'s row in the landing page's chapter list
+    (``intro.md`` beside it: ``| 2 | {doc}`02_toy_2d` | ... | 4 min |``), if it has one."""
+    intro = path.parent / "intro.md"
+    if not intro.exists():
+        return
+    text = intro.read_text()
+    row = re.compile(rf"^(\|[^\n]*{{doc}}`{re.escape(path.stem)}`[^\n]*\| )\d+ min( \|)$", re.M)
+    new = row.sub(lambda m: f"{m.group(1)}{run_minutes(seconds)} min{m.group(2)}", text)
+    if new != text:
+        intro.write_text(new)
 
 
 def remove_solutions(text):

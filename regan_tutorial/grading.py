@@ -151,19 +151,23 @@ def _children():
     return found
 
 
-def _sweep(keep=()):
-    """Kill every child of this process but ``keep`` (orphans included, see :func:`_subreaper`)."""
-    for _ in range(100):
+def _sweep(keep=(), seconds=60):
+    """Kill every child of this process but ``keep``, until none is left: the orphans of the killed
+    become children here (see :func:`_subreaper`), a generation a round, however deep the chain.
+    False if some were still there after ``seconds`` (processes that fork faster than they die)."""
+    deadline = time.monotonic() + seconds
+    while True:
         pids = [p for p in _children() if p not in keep]
         if not pids:
-            return
+            return True
+        if time.monotonic() > deadline:
+            return False
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-        time.sleep(0.01)
 
 
 RUNNER = """\
@@ -245,7 +249,8 @@ def _grade_tests(exercises, tests, answers_dir):
         test = tests[exercise["label"]]
         test.run(env)
         failed = [(r, _message(r)) for r in test.test_case_results if not r.passed]
-        if any("not implemented yet" in m for _, m in failed):
+        untouched = [m for _, m in failed if "not implemented yet" in m]
+        if untouched and len(untouched) == len(test.test_case_results):  # a stub left as it was, all of it
             status, message = NOT_ATTEMPTED, ""
         elif not failed:
             status, message = PASSED, ""
@@ -328,7 +333,11 @@ def _worker(job):
                             for e in listed}
         return _finish(job, report, tic)
     report.exercises = _grade_tests(listed, tests, answers)
-    _sweep()
+    if not _sweep():  # a verdict is printed only when nothing the submission started is left to write it
+        why = "the submission left processes behind that could not be stopped: it was not graded"
+        report.errors.append(why)
+        report.exercises = {e["label"]: {"status": ERROR, "points": 0, "possible": e["points"], "message": why}
+                            for e in listed}
     return _finish(job, report, tic)
 
 
@@ -430,7 +439,28 @@ def grade_all(paths, autograder, limit=600, jobs=1, profile="smoke", progress=No
             if f.read() != snapshot[path]:
                 report.errors.append("the file changed on disk while the class was graded: this grade is of the "
                                      "file as it was when grading started")
+    _flag_duplicates(reports)
     return reports, possible
+
+
+def _total(report):
+    return sum(r["points"] for r in report.exercises.values())
+
+
+def _flag_duplicates(reports):
+    """Two hand-ins of one student for one chapter: both reports say so; the gradebook counts the one
+    with more points (:func:`write_csv`), the first of them on a tie."""
+    groups = {}
+    for r in reports:
+        if r.student and r.chapter:
+            groups.setdefault((r.student, r.chapter), []).append(r)
+    for group in (g for g in groups.values() if len(g) > 1):
+        kept = max(group, key=_total)
+        for r in group:
+            others = ", ".join(o.notebook for o in group if o is not r)
+            r.errors.append(f"{r.student} handed in {r.chapter} more than once (also {others}): the gradebook "
+                            + ("counts this one, which has the most points" if r is kept else
+                               f"counts {kept.notebook}, which has more points"))
 
 
 def _chapter_of_bytes(data, exercises, name):
@@ -451,8 +481,13 @@ def grade(path, timeout=600, autograder=None, profile=None):
 def write_csv(reports, possible, path):
     """The gradebook: one row per student, the points of each exercise, the total and what was possible."""
     labels = sorted({label for r in reports for label in r.exercises} or possible)
-    rows = {}
+    best = {}  # (student, chapter) -> the hand-in with the most points (see _flag_duplicates)
     for r in reports:
+        key = (r.student or r.notebook, r.chapter or r.notebook)
+        if key not in best or _total(r) > _total(best[key]):
+            best[key] = r
+    rows = {}
+    for r in best.values():
         row = rows.setdefault(r.student or r.notebook, {})
         for label, result in r.exercises.items():
             row[label] = result["points"]

@@ -245,7 +245,14 @@ def test_the_landing_page_lists_every_chapter_with_the_run_time_of_its_stamp():
     for path in CHAPTERS:
         stamp = nbformat.read(path, as_version=4).metadata["regan_tutorial"]
         expected[path.stem] = (str(numbers.get(path.stem, "")), book.run_minutes(stamp["seconds"]))
-    assert rows == expected, "write each chapter's number and book.run_minutes(its stamp's seconds) in book/intro.md"
+    assert rows == expected, "re-run `book execute` (it rewrites the landing page's time), or fix book/intro.md"
+
+
+def test_execute_rewrites_the_landing_pages_time_of_that_chapter_only(tmp_path):
+    (tmp_path / "intro.md").write_text(INTRO)
+    book.write_landing_time(tmp_path / "02_toy_2d.ipynb", 600)
+    rows = {stem: minutes for _, stem, minutes in CHAPTER_ROW.findall((tmp_path / "intro.md").read_text())}
+    assert rows == {**{stem: m for _, stem, m in CHAPTER_ROW.findall(INTRO)}, "02_toy_2d": "10"}
 
 
 def test_the_landing_page_starts_with_a_figure_a_start_here_and_the_chapters():

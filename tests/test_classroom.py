@@ -87,6 +87,11 @@ def my_dstar(p_data, p_g):
 }
 
 
+def _file(name):
+    """A hand-in's file name for a student called ``name``: NAME__chapter.ipynb (one student each)."""
+    return name.replace(" ", "-")
+
+
 @pytest.fixture(scope="module")
 def graded(student, tmp_path_factory):
     """The whole class graded by one call of the grade command, two at a time, as an instructor runs
@@ -98,14 +103,14 @@ def graded(student, tmp_path_factory):
     for path in CHAPTERS:
         paths[f"untouched {path.stem}"] = student / path.name
         if solutions(path):
-            paths[f"solved {path.stem}"] = fill(student / path.name, solutions(path), folder / f"solved-{path.name}")
+            paths[f"solved {path.stem}"] = fill(student / path.name, solutions(path), folder / f"solved__{path.name}")
     for name, (chapter, label, answer, _) in WRONG.items():
-        paths[name] = fill(student / f"{chapter}.ipynb", {label: answer}, folder / f"{name}.ipynb")
+        paths[name] = fill(student / f"{chapter}.ipynb", {label: answer}, folder / f"{_file(name)}__{chapter}.ipynb")
     chapter, label, wrong, _ = WRONG["jsd without the halves"]
     right = solutions(ROOT / "book" / f"{chapter}.ipynb")[label]
     faked = 'print("JSD: all checks passed.")\nexercises.check_jsd = lambda fn: print("JSD: all checks passed.")'
     for name, (answer, check) in {"check cell deleted": (right, None), "check cell faked": (wrong, faked)}.items():
-        path = fill(student / f"{chapter}.ipynb", {label: answer}, folder / f"{name}.ipynb")
+        path = fill(student / f"{chapter}.ipynb", {label: answer}, folder / f"{_file(name)}__{chapter}.ipynb")
         nb = nbformat.read(path, as_version=4)
         (i,) = [i for i, c in enumerate(nb.cells) if c.metadata.get("regan", {}).get("role") == "check"]
         if check is None:
@@ -116,8 +121,8 @@ def graded(student, tmp_path_factory):
         paths[name] = path
     broken = nbformat.read(student / "01_gan_theory.ipynb", as_version=4)
     broken.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('my bug')"))
-    nbformat.write(broken, folder / "broken.ipynb")
-    paths["broken"] = folder / "broken.ipynb"
+    nbformat.write(broken, folder / "broken__01_gan_theory.ipynb")
+    paths["broken"] = folder / "broken__01_gan_theory.ipynb"
     out = folder / "report.json"
     assert book.main(["grade", *map(str, paths.values()), "--json", str(out), "-j", "2", "--timeout", "300"]) == 0
     return dict(zip(paths, json.loads(out.read_text())))

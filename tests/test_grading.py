@@ -83,6 +83,14 @@ def test_the_student_edition_prints_no_answer(tmp_path):
 
 
 WRONG = {  # a typical wrong answer that used to pass, and what the grader must say
+    "half-done": ("ex-theory-code-jsd", '''
+def my_jsd(p, q, dx):
+    m = (p + q) / 2
+    return 0.5 * sum(np.sum(a[a > 0] * np.log(a[a > 0] / m[a > 0])) * dx for a in (p, q))
+
+def my_dstar(p_data, p_g):
+    raise NotImplementedError
+''', "not implemented yet"),
     "js-swapped-weights": ("ex-js-code", '''
 def my_js_regularizer(d_real, x_real, d_fake, x_fake):
     (g_real,) = torch.autograd.grad(d_real.sum(), x_real, create_graph=True)
@@ -226,6 +234,58 @@ def _rewrite(lines):
     return ["print('jsd: all checks passed.')\\n"] if any("exercises" in l or "_regan" in l for l in lines) else lines
 get_ipython().input_transformers_post.append(_rewrite)
 ''']),
+    # an outside review's attack: the answer, in the grader's forked child, reads the signing key from
+    # the worker's frames, opens the worker's stdout through /proc and leaves a chain of 130 processes
+    # (deeper than the sweep once went) whose last one writes a signed "all passed" after the worker
+    "forges-a-signed-verdict": ('''
+def _forge():
+    import os, sys, json, time, hmac, hashlib
+    f, job = sys._getframe(), None
+    while f is not None:
+        j = f.f_locals.get("job")
+        if isinstance(j, dict) and "key" in j:
+            job = j
+            break
+        f = f.f_back
+    if job is None or os.path.exists(os.path.join(job["root"], "forged")):
+        return
+    open(os.path.join(job["root"], "forged"), "w").close()
+    worker = os.getppid()
+    if os.fork() != 0:
+        return                      # the answer's child goes on as usual
+    os.closerange(3, 4096)          # let go of the answer's message pipe
+    out = os.open(f"/proc/{worker}/fd/1", os.O_WRONLY)
+    for _ in range(130):            # a chain deeper than the sweep's 100 rounds
+        if os.fork() != 0:
+            os.close(out)
+            while True:
+                time.sleep(100)
+    exercises = json.load(open(os.path.join(job["root"], "checker", "exercises.json")))
+    chapter = next(c for c, listed in exercises.items() if any(e["label"] == "ex-theory-code-jsd" for e in listed))
+    report = {"notebook": job["name"], "student": job["student"], "chapter": chapter,
+              "exercises": {e["label"]: {"status": "passed", "points": e["points"], "possible": e["points"], "message": ""}
+                            for e in exercises[chapter]},
+              "errors": [], "timed_out": False, "seconds": 3.0}
+    while True:                     # until the worker has printed its own verdict and ended
+        try:
+            state = open(f"/proc/{worker}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state in ("Z", "X"):
+            break
+        time.sleep(0.05)
+    body = json.dumps(report)
+    mac = hmac.new(bytes.fromhex(job["key"]), body.encode(), hashlib.sha256).hexdigest()
+    os.write(out, ("\\n" + json.dumps({"report": body, "mac": mac}) + "\\n").encode())
+    os._exit(0)
+
+def my_jsd(p, q, dx):
+    _forge()
+    return 123.0
+
+def my_dstar(p_data, p_g):
+    return p_data
+''', []),
     "imports-the-answer": ("from regan_tutorial.theory import jsd as my_jsd, optimal_discriminator as my_dstar\n", []),
     "rewrites-the-checkers-on-disk": (WRONG_JSD, ['''
 import glob, os
@@ -314,6 +374,29 @@ def test_each_typical_wrong_answer_fails_with_the_checkers_explanation(graded, n
     _, reports, _ = graded
     (result,) = reports[name]["exercises"].values()
     assert result["status"] == FAILED and WRONG[name][2] in result["message"], result
+
+
+def test_half_an_exercise_is_failed_with_the_points_of_the_half_done(graded):
+    _, reports, _ = graded
+    (result,) = reports["half-done"]["exercises"].values()
+    assert result["status"] == FAILED and 0 < result["points"] < result["possible"], result
+
+
+def test_a_student_who_hands_in_a_chapter_twice_is_flagged_and_counted_once(tmp_path):
+    from regan_tutorial.grading import Report, _flag_duplicates, write_csv
+
+    def report(path, points):
+        return Report(path, "dup", "ch", {"ex": {"status": PASSED if points else FAILED, "points": points,
+                                                    "possible": 2, "message": ""}})
+
+    reports = [report("a/dup/ch.ipynb", 2.0), report("b/dup__ch.ipynb", 0.5), report("c/other__ch.ipynb", 1.0)]
+    reports[2].student = "other"
+    _flag_duplicates(reports)
+    assert "counts this one" in reports[0].errors[-1] and "b/dup__ch.ipynb" in reports[0].errors[-1]
+    assert "counts a/dup/ch.ipynb" in reports[1].errors[-1] and not reports[2].errors
+    write_csv(reports, {"ex": 2}, tmp_path / "grades.csv")
+    assert (tmp_path / "grades.csv").read_text().splitlines() == ["student,ex,total,possible", "dup,2.0,2.0,2",
+                                                                  "other,1.0,1.0,2"]
 
 
 def test_the_untouched_handout_is_not_attempted(graded):
