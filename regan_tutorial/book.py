@@ -372,11 +372,13 @@ def head_commit(root="."):
 
 
 def chapter_titles(root="."):
-    """[(number, title, notebook path)] of the chapters, titles from each notebook's first heading."""
+    """[(number, title, notebook path)] of the chapters, titles from each notebook's first heading;
+    the number is the rendered book's (:func:`chapter_numbers`), None for a page of an unnumbered part."""
     import json
 
-    found = []
-    for number, path in enumerate(chapter_paths(root), 1):
+    numbers, found = chapter_numbers(root), []
+    for path in chapter_paths(root):
+        number = numbers.get(path.stem)
         cells = json.loads(path.read_text())["cells"]  # no validation: only the headings are read
         text = lambda c: c["source"] if isinstance(c["source"], str) else "".join(c["source"])
         heading = next((line[2:].strip() for c in cells if c["cell_type"] == "markdown"
@@ -413,7 +415,8 @@ def write_colab(source, target, root=".", commit=None, context=None):
     nb = nbformat.read(source, as_version=4)
     chapters = context["chapters"]
     here = next((c for c in chapters if c["stem"] == Path(source).stem), None)
-    following = chapters[here["number"]] if here and here["number"] < len(chapters) else None
+    at = chapters.index(here) if here else len(chapters)
+    following = chapters[at + 1] if at + 1 < len(chapters) else None
     install = None
     if nb.cells and nb.cells[0].cell_type == "code" and '"google.colab" in sys.modules' in nb.cells[0].source:
         commit = commit or head_commit(root)
@@ -423,7 +426,8 @@ def write_colab(source, target, root=".", commit=None, context=None):
     edition = colab_edition(
         nb, context["bibliography"], context["web"], here["number"] if here else None, install=install,
         page=here["url"] if here else None, chapters=chapters,
-        next_chapter=(f"Chapter {following['number']}. {following['title']}", following["colab"]) if following else None)
+        next_chapter=((f"Chapter {following['number']}. " if following["number"] else "") + following["title"],
+                      following["colab"]) if following else None)
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(edition, target)
 
