@@ -276,6 +276,32 @@ def js_mnist_study(steps=1500, snapshot_every=250, n_eval=1000):
     return common, arms
 
 
+def js_mnist_controls(steps=1500, equal_time_steps=2100, seeds=(0, 1, 2), gamma=1.0, snapshot_every=500,
+                      n_eval=1000):
+    """The JS regularizer chapter's controls for Evidence 2: the minimax DCGAN *without* batch norm
+    (a recipe that trains without help), ``seeds`` per arm: no regularizer; the annealed JS
+    regularizer; R1 and R1 + R2 at ``gamma`` (Mescheder et al. 2018; Huang et al. 2024); and no
+    regularizer for ``equal_time_steps``, about as long in wall time as a regularized run (each row
+    stores its seconds, which say how equal). Every run records, per step, the mean D(G(z)) and the
+    norm of the generator's gradient (``train(..., monitor=True)``): the mechanism the regularizer
+    is said to work by. Returns the common settings and each arm's own."""
+    from .losses import js_regularizer, r1_r2_regularizer, r1_regularizer
+    from .train import AnnealedGamma
+
+    common = dict(steps=steps, width=32, batch_size=64, lr=2e-4, betas=(0.5, 0.999), snapshot_every=snapshot_every,
+                  n_eval=n_eval, batch_norm=False, monitor=True)
+    seeds = list(seeds)
+    arms = {
+        "no regularizer": dict(seeds=seeds),
+        "JS, gamma_0 = 2, annealed": dict(seeds=seeds, regularizer=js_regularizer, gamma=AnnealedGamma(2.0, steps)),
+        f"R1, gamma = {gamma:g}": dict(seeds=seeds, regularizer=r1_regularizer, gamma=gamma),
+        f"R1 + R2, gamma = {gamma:g}": dict(seeds=seeds, regularizer=r1_r2_regularizer, gamma=gamma),
+        f"no regularizer, {equal_time_steps:,} steps (equal time)": dict(
+            seeds=seeds, steps=equal_time_steps),
+    }
+    return common, arms
+
+
 def train_mlp_gan(images, z_eval, seed=0, steps=8000, snapshot_every=1000, progress=True):
     """The MNIST chapter's fully connected GAN (Tal Daniel's EE046202 tutorial recipe: one hidden
     layer of 128 in each net, leaky ReLU 0.2, dropout 0.5 in D, tanh output, z ~ U(-1, 1) in 100-d,
@@ -321,7 +347,20 @@ def quality_rows(history, held_out, classifier):
     qualities = [(s, sample_quality(x, held_out, classifier)) for s, x in history.snapshots[1:]]
     return {"steps": [s for s, _ in qualities], "fid": [round(q.fid, 1) for _, q in qualities],
             "confident": [round(q.confident, 4) for _, q in qualities], "final": str(qualities[-1][1]),
-            "ms_per_step": round(1000 * history.seconds[-1] / history.step[-1], 1)}
+            "ms_per_step": round(1000 * history.seconds[-1] / history.step[-1], 1),
+            "seconds": round(history.seconds[-1], 1), **_monitor_means(history)}
+
+
+def _monitor_means(history, last=100):
+    """What ``monitor=True`` recorded, as means over the whole run and over its last ``last`` steps
+    (nothing without it)."""
+    import numpy as np
+
+    means = {}
+    for name, values in history.monitor.items():
+        means[f"{name}_mean"] = round(float(np.mean(values)), 4)
+        means[f"{name}_last{last}"] = round(float(np.mean(values[-last:])), 4)
+    return means
 
 
 def leaderboard_mixtures():
