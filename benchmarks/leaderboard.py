@@ -24,7 +24,8 @@ from regan_tutorial.data import load_mnist
 
 def leaderboard(dataset):
     tic = time.perf_counter()
-    common, arms = studies.leaderboard_study(dataset)
+    settings = studies.leaderboard_settings(dataset)
+    common, arms = settings["common"], settings["arms"]
     mixture = studies.leaderboard_mixtures()[dataset]
     options = {k: v for k, v in common.items() if k != "dataset"}
     rows = {}
@@ -33,7 +34,7 @@ def leaderboard(dataset):
         print(f"{dataset:5s} {name:24s} modes {studies.summary(row['modes'])[0]:5.2f}, high quality "
               f"{100 * studies.summary(row['high_quality'])[0]:5.1f}%, reverse KL "
               f"{studies.summary(row['reverse_kl'])[0]:.3f}, {row['seconds']:.0f} s", flush=True)
-    return studies.save_study(f"leaderboard_{dataset}", {"common": common, "arms": arms}, rows,
+    return studies.save_study(f"leaderboard_{dataset}", settings, rows,
                               "benchmarks/leaderboard.py", time.perf_counter() - tic)
 
 

@@ -372,7 +372,7 @@ def leaderboard_mixtures():
     return {"ring": ring(n_modes=8, radius=1.0, std=0.01), "grid": grid(side=5, spacing=2.0, std=0.05)}
 
 
-def leaderboard_study(dataset, steps=1500, copies=10, gamma=0.1):
+def leaderboard_study(dataset, steps=15_000, copies=10, gamma=0.1):
     """The capstone's leaderboard: every arm trains ``copies`` seeds of the same networks (G 2-64-64-2,
     D 2-64-64-1, leaky ReLU 0.2; PacGAN2's D reads 4 numbers) with the same batches (128 per copy),
     the same Adam (lr 1e-3, betas 0.5, 0.999) for ``steps`` generator steps, its learning rate decayed
@@ -406,6 +406,50 @@ def leaderboard_study(dataset, steps=1500, copies=10, gamma=0.1):
         "PacGAN2": dict(pack=2),
     }
     return common, arms
+
+
+def code_digest(function, _seen=None):
+    """A short digest of what ``function``'s code computes: its syntax tree without the docstring,
+    and the digests of the functions of its own module that it calls by name (so that
+    ``r1_r2_regularizer``'s covers ``r2_regularizer``'s). A changed formula changes it; a reworded
+    docstring or comment does not."""
+    import ast
+    import hashlib
+    import inspect
+    import textwrap
+
+    seen = set() if _seen is None else _seen
+    seen.add(function)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
+    if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
+        tree.body = tree.body[1:]
+    parts = [ast.dump(tree)]
+    for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
+        called = function.__globals__.get(name)
+        if inspect.isfunction(called) and called.__module__ == function.__module__ and called not in seen:
+            parts.append(code_digest(called, seen))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def leaderboard_settings(dataset, **options):
+    """Everything a stored leaderboard table comes from, as :func:`load_study` compares it: the
+    arms and common settings of :func:`leaderboard_study` (``options`` go to it), the mixture (its
+    means and std), the scoring (3 std, 2,500 samples, the code of ``mode_coverage`` and
+    ``mode_histogram_kl``) and the code of every loss, penalty and regularizer an arm uses
+    (:func:`code_digest`). A table made before any of them changed is refused. The training loop
+    itself is checked by the chapter's live re-run, which must give a stored row exactly."""
+    from .metrics import mode_coverage, mode_histogram_kl
+
+    common, arms = leaderboard_study(dataset, **options)
+    mixture = leaderboard_mixtures()[dataset]
+    used = {v for arm in arms.values() for v in arm.values() if callable(v) and hasattr(v, "__qualname__")}
+    used |= {discriminator_loss, generator_loss_nonsaturating}  # the arms' defaults
+    return {"common": common, "arms": arms,
+            "mixture": {"means": [[round(v, 6) for v in c] for c in mixture.centres.tolist()], "std": mixture.std},
+            "scoring": {"n_std": 3.0, "n_eval": common["n_eval"], "code": {
+                f.__name__: code_digest(f) for f in (mode_coverage, mode_histogram_kl)}},
+            "code": {f"{f.__module__}.{f.__qualname__}": code_digest(f)
+                     for f in sorted(used, key=lambda f: f.__qualname__)}}
 
 
 def summary(values):

@@ -14,8 +14,9 @@ from regan_tutorial.train import AnnealedGamma
 STORED = {
     "js_ring": lambda: dict(zip(("common", "arms"), studies.js_ring_study())),
     "js_mnist": lambda: dict(zip(("common", "arms"), studies.js_mnist_study())),
-    "leaderboard_ring": lambda: dict(zip(("common", "arms"), studies.leaderboard_study("ring"))),
-    "leaderboard_grid": lambda: dict(zip(("common", "arms"), studies.leaderboard_study("grid"))),
+    "leaderboard_ring": lambda: studies.leaderboard_settings("ring"),
+    "leaderboard_grid": lambda: studies.leaderboard_settings("grid"),
+    "js_mnist_controls": lambda: dict(zip(("common", "arms"), studies.js_mnist_controls())),
     "stacked_mnist": lambda: dict(zip(("common", "arms"), studies.stacked_mnist_study())),
 }
 
