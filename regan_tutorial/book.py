@@ -177,8 +177,9 @@ def write_landing_time(path, seconds):
     text = intro.read_text()
     row = re.compile(rf"^(\|[^\n]*{{doc}}`{re.escape(path.stem)}`[^\n]*\| )\d+ min( \|)$", re.M)
     new = row.sub(lambda m: f"{m.group(1)}{run_minutes(seconds)} min{m.group(2)}", text)
-    if new != text:
+    if new != text:  # only that row's time changes, and the command says so
         intro.write_text(new)
+        print(f"{intro}: {path.stem}'s Run All time is now {run_minutes(seconds)} min")
 
 
 def remove_solutions(text):

@@ -289,7 +289,27 @@ def colab_edition(nb, bibliography, book, chapter=None, *, install=None, page=No
         for out in cell.outputs:
             if isinstance(out.get("data", {}).get("text/html"), str):
                 out["data"]["text/html"] = inline_icons(out["data"]["text/html"])
+    _figure_captions(nb, chapter)
     return nb
+
+
+def _figure_captions(nb, chapter):
+    """Each figure's caption (MyST-NB's ``mystnb.figure`` metadata, which Colab does not show) as a
+    Markdown line under its cell, numbered as the web book numbers it: "Fig. 3.2" in chapter 3;
+    on an unnumbered page the caption alone (the web book's count runs on from other pages)."""
+    import nbformat
+
+    cells, k = [], 0
+    for cell in nb.cells:
+        cells.append(cell)
+        caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption") if cell.cell_type == "code" \
+            else None
+        k += bool(caption)  # a solution's figure counts on the web page, folded or not
+        if caption and cell.outputs:
+            number = f"**Fig. {chapter}.{k}.** " if chapter else ""
+            cells.append(nbformat.v4.new_markdown_cell(f"<small>{number}{caption}</small>"))
+            cells[-1].id = f"regan-caption-{k}"
+    nb.cells = cells
 
 
 def _title_and_links(nb, markdown, chapter, book, page, next_chapter):

@@ -38,7 +38,7 @@ def test_every_page_stays_under_two_megabytes():
     assert all(size < 2_000_000 for size in sizes.values()), sizes
 
 
-NUMBER = re.compile(r"\b(Exercise|Theorem|Proposition|Algorithm|Lemma|Definition) (\d+\.\d+)")
+NUMBER = re.compile(r"\b(Exercise|Theorem|Proposition|Algorithm|Lemma|Definition|Fig\.) (\d+\.\d+)")
 # a page of an unnumbered part (the practice page) numbers its blocks "Exercise 2", without a chapter
 PLAIN = re.compile(r"\b(Exercise|Theorem|Proposition|Algorithm|Lemma|Definition) (\d+)\b(?!\.\d)")
 

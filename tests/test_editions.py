@@ -186,3 +186,25 @@ def test_book_url_follows_the_repository():
     assert book_url("https://github.com/regan-course/regan-tutorial") == "https://regan-course.github.io/regan-tutorial/"
     with pytest.raises(ValueError):
         book_url("https://gitlab.com/a/b")
+
+
+def test_each_figure_s_caption_follows_it_on_colab_numbered_as_on_the_web_page():
+    """Colab shows no cell metadata: the caption MyST-NB renders under a figure becomes a Markdown
+    line under its cell, "Fig. 3.2" as the web page numbers it (a folded solution's figure counts)."""
+    def figure(caption, solution=False):
+        cell = nbformat.v4.new_code_cell("plot()", outputs=[nbformat.v4.new_output(
+            "display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})])
+        cell.metadata["mystnb"] = {"figure": {"caption": caption, "name": caption}, "image": {"alt": "a plot"}}
+        if solution:
+            cell.metadata["tags"] = ["solution", "hide-input"]
+        return cell
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), figure("first"),
+                                         figure("in a solution", solution=True), figure("third")])
+    bib = read_bibliography(ROOT / "references.bib")
+    cells = colab_edition(nb, bib, "https://o.github.io/r/", chapter=3).cells
+    lines = [c.source for c in cells if c.cell_type == "markdown" and "<small>" in c.source]
+    assert lines == ["<small>**Fig. 3.1.** first</small>", "<small>**Fig. 3.3.** third</small>"]
+    assert cells[cells.index(next(c for c in cells if "Fig. 3.1" in c.source)) - 1].source == "plot()"
+    unnumbered = colab_edition(nb, bib, "https://o.github.io/r/").cells
+    assert "<small>first</small>" in [c.source for c in unnumbered]
