@@ -140,6 +140,7 @@ class _Converter:
 
 # Text that a chapter reference must not be looked for in: code, math, links, HTML tags.
 PROTECTED = re.compile(r"```.*?```|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]*\$|\[[^\]\n]*\]\([^)\n]*\)|<[^>\n]+>", re.S)
+CHAPTERS_REF = re.compile(r"\b(?P<word>[Cc]hapters) (?P<numbers>\d+(?:(?:,? and |, |\u2013|-| to )\d+)*)\b")
 CHAPTER_REF = re.compile(r"\b(?P<word>[Cc]hapter) (?P<number>\d+)\b|"
                          r"\b(?P<the>[Tt]he) (?P<name>(?:[A-Za-z0-9-]+ ){1,2}?)?chapter\b(?! \d)")
 
@@ -149,8 +150,8 @@ def _words(text):
 
 
 def link_chapters(text, chapters, current=None):
-    """``text`` with "chapter 5", "the previous chapter" and "the WGAN chapter" linked to that
-    chapter's page. ``chapters``: dicts with ``number``, ``title``, ``stem`` and ``url``; a name
+    """``text`` with "chapter 5", "chapters 8 and 9", "the previous chapter" and "the WGAN chapter"
+    linked to that chapter's page (each number of a list). ``chapters``: dicts with ``number``, ``title``, ``stem`` and ``url``; a name
     ("WGAN", "Wasserstein GAN", "2D") names the one chapter whose title and file name hold all
     its words, else it stays plain text, as do "the final chapter" and "the last chapter"
     (numbers change when chapters are added)."""
@@ -172,11 +173,17 @@ def link_chapters(text, chapters, current=None):
             target = None
         return f"{m['the']} [{name} chapter]({target['url']})" if target else m[0]
 
+    def numbers(m):  # "chapters 8 and 9": each known number linked
+        linked = re.sub(r"\d+", lambda n: f"[{n[0]}]({by_number[int(n[0])]['url']})" if int(n[0]) in by_number
+                        else n[0], m["numbers"])
+        return f"{m['word']} {linked}"
+
+    both = lambda piece: CHAPTER_REF.sub(link, CHAPTERS_REF.sub(numbers, piece))
     pieces, last = [], 0
     for m in PROTECTED.finditer(text):
-        pieces += [CHAPTER_REF.sub(link, text[last:m.start()]), m[0]]
+        pieces += [both(text[last:m.start()]), m[0]]
         last = m.end()
-    return "".join(pieces + [CHAPTER_REF.sub(link, text[last:])])
+    return "".join(pieces + [both(text[last:])])
 
 
 def install_source(repository, commit):

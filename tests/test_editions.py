@@ -144,6 +144,9 @@ def test_references_to_chapters_become_links():
         "As [chapter 3](u3) shows (the [WGAN chapter](u3), the [Wasserstein GAN chapter](u3)), the "
         "[previous chapter](u3) and the [2D chapter](u2); not the MNIST chapter (two match), the final "
         "chapter, chapter 9, `chapter 2` or $chapter 2$ or [chapter 2](x). The ring of [chapter 2](u2).")
+    assert link_chapters("See chapters 2 and 3, Chapters 1, 2, and 5, chapters 4\u20135, chapters 3 and 9.",
+                         chapters) == ("See chapters [2](u2) and [3](u3), Chapters [1](u1), [2](u2), and [5](u5), "
+                                       "chapters [4](u4)\u2013[5](u5), chapters [3](u3) and 9.")
 
 
 def test_a_solution_becomes_a_form_that_runs_only_when_ticked():

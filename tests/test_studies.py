@@ -112,3 +112,44 @@ def test_ensemble_snapshots_hold_every_copy_and_one_copy_can_be_taken_out():
     single = plots.snapshot_2d(torch.randn(7, 2), n=5)(nets.MLPGenerator(2, (8,), (2,), output="none"),
                                                        nets.MLPDiscriminator((2,), (8,)))
     assert single["samples"].shape == (7, 2) and single["d"].shape == (5, 5)
+
+
+def test_a_code_digest_follows_the_formula_and_what_it_calls_not_the_docstring(tmp_path, monkeypatch):
+    from regan_tutorial import losses
+
+    def penalty(source):
+        """A module-level function ``penalty`` with this body, from a file (inspect reads its source)."""
+        path = tmp_path / f"m{abs(hash(source))}.py"
+        path.write_text(f"def penalty(x):\n{source}")
+        namespace = {}
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+        return namespace["penalty"]
+
+    plain = studies.code_digest(penalty('    """Twice the square."""\n    return 2 * x ** 2\n'))
+    assert plain == studies.code_digest(penalty('    """Reworded."""\n    # a comment\n    return 2 * x ** 2\n'))
+    assert plain != studies.code_digest(penalty('    """Twice the square."""\n    return 3 * x ** 2\n'))
+    both = studies.code_digest(losses.r1_r2_regularizer)
+    monkeypatch.setitem(losses.r1_r2_regularizer.__globals__, "r2_regularizer", losses.r1_regularizer)
+    assert studies.code_digest(losses.r1_r2_regularizer) != both  # R1 + R2's digest covers the R2 it calls
+
+
+def test_a_stored_leaderboard_is_refused_once_a_loss_or_the_scoring_changes(monkeypatch):
+    from regan_tutorial import losses, metrics
+
+    studies.load_study("leaderboard_ring", studies.leaderboard_settings("ring"))  # the shipped table
+
+    def r1_regularizer(d_real, x_real, d_fake=None, x_fake=None):
+        return 2 * d_real.sum()
+
+    with monkeypatch.context() as m:
+        m.setattr(losses, "r1_regularizer", r1_regularizer)
+        with pytest.raises(ValueError, match=r"\(code differ\)"):
+            studies.load_study("leaderboard_ring", studies.leaderboard_settings("ring"))
+
+    def mode_coverage(samples, centres, std, n_std=2.0):
+        return None
+
+    with monkeypatch.context() as m:
+        m.setattr(metrics, "mode_coverage", mode_coverage)
+        with pytest.raises(ValueError, match=r"\(scoring differ\)"):
+            studies.load_study("leaderboard_ring", studies.leaderboard_settings("ring"))
