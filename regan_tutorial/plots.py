@@ -115,10 +115,12 @@ def inline_icons(html):
     return _FA_ICON.sub(svg, _FA_LINK.sub("", html))
 
 
-def player(frames, draw, figsize=(6, 3.5), dpi=60, interval=250):
+def player(frames, draw, figsize=(6, 3.5), dpi=60, interval=250, caption=None, alt=None, label="frame"):
     """A slider that needs no kernel: ``draw(fig, frame)`` renders every frame now, and matplotlib's
     JavaScript animation player (``to_jshtml``) steps through the pictures in any browser, on the
-    static book page as in Jupyter or Colab. Returns the player as IPython HTML."""
+    static book page as in Jupyter or Colab. ``caption`` (plain text) goes under the player as a
+    figure's caption, ``alt`` describes its picture to a screen reader, and ``label`` names what
+    the slider moves. Returns the player as IPython HTML."""
     from IPython.display import HTML
     from matplotlib import animation
 
@@ -130,14 +132,31 @@ def player(frames, draw, figsize=(6, 3.5), dpi=60, interval=250):
         draw(fig, frames[i])
 
     movie = animation.FuncAnimation(fig, update, frames=len(frames), interval=interval)
-    html = inline_icons(movie.to_jshtml(default_mode="once"))
+    html = _labelled(inline_icons(movie.to_jshtml(default_mode="once")), caption, alt, label)
     plt.close(fig)
     return HTML(html)
 
 
-def game_player(x, p_data, means, std=1.0):
+def _labelled(html, caption, alt, label):
+    """A player's HTML with ``alt`` on its picture, ``label`` on its slider (for a screen reader and
+    in words before it), and, with a ``caption``, the whole as a figure with that caption."""
+    from html import escape
+
+    if alt:
+        html = re.sub(r'(<img id="_anim_img\w+")', lambda m: f'{m[1]} alt="{escape(alt)}"', html, count=1)
+    html = re.sub(r'(<input id="(_anim_slider\w+)" type="range")',
+                  lambda m: f'<label for="{m[2]}" class="regan-slider-label">{escape(label)}</label>\n'
+                            f'{m[1]} aria-label="{escape(label)}"', html, count=1)
+    if caption:
+        html = (f'<figure class="regan-player">\n{html}\n'
+                f'<figcaption>{escape(caption)}</figcaption>\n</figure>')
+    return html
+
+
+def game_player(x, p_data, means, std=1.0, **labels):
     """:func:`plot_game` for a Gaussian p_g of width ``std`` at each of ``means``, as a :func:`player`;
-    each frame's title says where p_g is (the slider's readout)."""
+    each frame's title says where p_g is (the slider's readout). ``labels``: :func:`player`'s
+    ``caption``, ``alt`` and ``label``."""
     from . import theory
 
     def draw(fig, m):
@@ -145,7 +164,7 @@ def game_player(x, p_data, means, std=1.0):
         ax.set_title(f"$p_g = \\mathcal{{N}}({m:.2f}, {std:g}^2)$\n" + ax.get_title())
         fig.tight_layout()
 
-    return player(means, draw, figsize=(8, 3.8), dpi=100)
+    return player(means, draw, figsize=(8, 3.8), dpi=100, **{"label": "mean of p_g", **labels})
 
 
 def snapshot_2d(z, lim=3.0, n=80, copies=1):
@@ -207,9 +226,10 @@ def plot_snapshots(snapshots, centres, lim=3.0, ncols=5, title=None):
     return fig
 
 
-def training_player(runs, centres, lim=3.0):
+def training_player(runs, centres, lim=3.0, **labels):
     """Several runs' snapshots side by side, step by step, as a :func:`player` (``runs``: name ->
-    list of ``(step, snapshot)``, all of the same length)."""
+    list of ``(step, snapshot)``, all of the same length). ``labels``: :func:`player`'s ``caption``,
+    ``alt`` and ``label``."""
     def draw(fig, i):
         axes = fig.subplots(1, len(runs))
         for ax, (name, snapshots) in zip(axes, runs.items()):
@@ -217,7 +237,8 @@ def training_player(runs, centres, lim=3.0):
         fig.tight_layout()
         d_colorbar(fig)
 
-    return player(range(len(next(iter(runs.values())))), draw, figsize=(3.4 * len(runs), 3.8))
+    return player(range(len(next(iter(runs.values())))), draw, figsize=(3.4 * len(runs), 3.8),
+                  **{"label": "training step", **labels})
 
 
 def interpolate(generator, z0, z1, n=10):
@@ -227,8 +248,9 @@ def interpolate(generator, z0, z1, n=10):
         return generator((1 - t) * z0 + t * z1)
 
 
-def latent_player(generator, pairs, n=21):
-    """G((1 - t) z0 + t z1) for each (z0, z1) of ``pairs``, side by side, as a :func:`player` over t."""
+def latent_player(generator, pairs, n=21, **labels):
+    """G((1 - t) z0 + t z1) for each (z0, z1) of ``pairs``, side by side, as a :func:`player` over t.
+    ``labels``: :func:`player`'s ``caption``, ``alt`` and ``label``."""
     ts = torch.linspace(0, 1, n).tolist()
 
     def draw(fig, t):
@@ -236,4 +258,4 @@ def latent_player(generator, pairs, n=21):
             images = generator(torch.stack([(1 - t) * z0 + t * z1 for z0, z1 in pairs]))
         show_images(images, nrow=len(pairs), title=f"t = {t:.2f}", ax=fig.gca())
 
-    return player(ts, draw, figsize=(1.6 * len(pairs), 2.0), dpi=72)
+    return player(ts, draw, figsize=(1.6 * len(pairs), 2.0), dpi=72, **{"label": "t, from z0 to z1", **labels})
