@@ -4,10 +4,12 @@ Evidence 1: ten seeds per arm on the ring, five arms (``studies.js_ring_study``)
 the minimax DCGAN on the offline MNIST subset, two seeds with batch norm and one without, each
 with and without the regularizer (``studies.js_mnist_study``); its controls: three seeds of the
 minimax DCGAN without batch norm, with no regularizer, the JS regularizer, R1, R1 + R2, and no
-regularizer for as long in wall time (``studies.js_mnist_controls``). Too long for the chapter's
+regularizer for as long in wall time (``studies.js_mnist_controls``); and its mechanism: seed 0 with
+batch norm, with and without the regularizer, D(G(z)) and the gradient norms per step
+(``studies.js_mnist_mechanism``). Too long for the chapter's
 five-minute budget on a 2-core CPU (each file records how long its run took), so the chapter shows these files
 and re-runs one part of each, which must match its stored row exactly.
-Run: ``REGAN_MNIST=bundled python benchmarks/study_js.py [ring] [mnist] [controls]``.
+Run: ``REGAN_MNIST=bundled python benchmarks/study_js.py [ring] [mnist] [controls] [mechanism]``.
 """
 
 import sys
@@ -44,6 +46,7 @@ def mnist_study(name="js_mnist", study=studies.js_mnist_study):
 
 if __name__ == "__main__":
     parts = {"ring": ring_study, "mnist": mnist_study,
-             "controls": lambda: mnist_study("js_mnist_controls", studies.js_mnist_controls)}
+             "controls": lambda: mnist_study("js_mnist_controls", studies.js_mnist_controls),
+             "mechanism": lambda: mnist_study("js_mnist_mechanism", studies.js_mnist_mechanism)}
     for name in sys.argv[1:] or list(parts):
         print("wrote", parts[name]())

@@ -60,7 +60,7 @@ def data_root(root=None):
 def _write_idx(path, array):
     """Write a uint8 array in the IDX format (LeCun's MNIST files), atomically."""
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes writing at once each write their own
     tmp.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
     tmp.replace(path)
 

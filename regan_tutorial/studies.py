@@ -302,6 +302,22 @@ def js_mnist_controls(steps=1500, equal_time_steps=2100, seeds=(0, 1, 2), gamma=
     return common, arms
 
 
+def js_mnist_mechanism(steps=1500, snapshot_every=500, n_eval=1000):
+    """Evidence 2's mechanism: seed 0 of the minimax DCGAN *with* batch norm (the recipe whose
+    discriminator wins), without and with the annealed JS regularizer, each run recording per
+    step the mean D(x), D(G(z)) and the gradient norms of both players (``monitor=True``).
+    Returns the common settings and each arm's own."""
+    from .losses import js_regularizer
+    from .train import AnnealedGamma
+
+    common = dict(steps=steps, width=32, batch_size=64, lr=2e-4, betas=(0.5, 0.999), snapshot_every=snapshot_every,
+                  n_eval=n_eval, monitor=True)
+    arms = {"no regularizer": dict(seeds=[0]),
+            "JS, gamma_0 = 2, annealed": dict(seeds=[0], regularizer=js_regularizer,
+                                              gamma=AnnealedGamma(2.0, steps))}
+    return common, arms
+
+
 def train_mlp_gan(images, z_eval, seed=0, steps=8000, snapshot_every=1000, progress=True):
     """The MNIST chapter's fully connected GAN (Tal Daniel's EE046202 tutorial recipe: one hidden
     layer of 128 in each net, leaky ReLU 0.2, dropout 0.5 in D, tanh output, z ~ U(-1, 1) in 100-d,
@@ -352,14 +368,16 @@ def quality_rows(history, held_out, classifier):
 
 
 def _monitor_means(history, last=100):
-    """What ``monitor=True`` recorded, as means over the whole run and over its last ``last`` steps
-    (nothing without it)."""
+    """What ``monitor=True`` recorded, as means over the whole run, over its last ``last`` steps and
+    over each 50 steps (nothing without it)."""
     import numpy as np
 
     means = {}
     for name, values in history.monitor.items():
         means[f"{name}_mean"] = round(float(np.mean(values)), 4)
         means[f"{name}_last{last}"] = round(float(np.mean(values[-last:])), 4)
+        blocks = [values[i:i + 50] for i in range(0, len(values), 50)]  # the curve, as means of 50 steps
+        means[f"{name}_per50"] = [round(float(np.mean(b)), 4) for b in blocks]
     return means
 
 

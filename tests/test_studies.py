@@ -17,6 +17,7 @@ STORED = {
     "leaderboard_ring": lambda: studies.leaderboard_settings("ring"),
     "leaderboard_grid": lambda: studies.leaderboard_settings("grid"),
     "js_mnist_controls": lambda: dict(zip(("common", "arms"), studies.js_mnist_controls())),
+    "js_mnist_mechanism": lambda: dict(zip(("common", "arms"), studies.js_mnist_mechanism())),
     "stacked_mnist": lambda: dict(zip(("common", "arms"), studies.stacked_mnist_study())),
 }
 
