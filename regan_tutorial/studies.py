@@ -455,7 +455,8 @@ def leaderboard_settings(dataset, **options):
     means and std), the scoring (3 std, 2,500 samples, the code of ``mode_coverage`` and
     ``mode_histogram_kl``) and the code of every loss, penalty and regularizer an arm uses
     (:func:`code_digest`). A table made before any of them changed is refused. The training loop
-    itself is checked by the chapter's live re-run, which must give a stored row exactly."""
+    itself is checked by the chapter's live re-run: exactly the stored row on a CPU like the one
+    that made the table, the same within its standard errors on another."""
     from .metrics import mode_coverage, mode_histogram_kl
 
     common, arms = leaderboard_study(dataset, **options)
