@@ -27,6 +27,7 @@ Markdown that Colab renders, code cells and outputs unchanged (see
 """
 
 import argparse
+import io
 import os
 import re
 import sys
@@ -552,16 +553,38 @@ def _grade(parser, args):
         parser.error(str(err))
     autograder = Path(args.autograder).read_bytes() if args.autograder else \
         build_autograder(Path(__file__).resolve().parent.parent)
-    tic = time.perf_counter()
-    reports, possible = grade_all(found, autograder, args.timeout, args.jobs,
-                                  os.environ.get("REGAN_PROFILE", "smoke"),
-                                  progress=lambda r: print(summary(r), flush=True))
-    print(f"graded {len(reports)} notebook(s) in {time.perf_counter() - tic:.0f} s with -j {args.jobs}")
-    if args.json:
-        Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=1))
-    if args.csv:
-        write_csv(reports, possible, args.csv)
+    # opened now, before any hand-in runs: a hand-in that later puts a folder or a link at either
+    # path cannot stop the reports or redirect them onto a classmate's file
+    with open(args.json or os.devnull, "w") as json_out, open(args.csv or os.devnull, "w", newline="") as csv_out:
+        tic = time.perf_counter()
+        reports, possible = grade_all(found, autograder, args.timeout, args.jobs,
+                                      os.environ.get("REGAN_PROFILE", "smoke"),
+                                      progress=lambda r: print(summary(r), flush=True))
+        print(f"graded {len(reports)} notebook(s) in {time.perf_counter() - tic:.0f} s with -j {args.jobs}")
+        gradebook = io.StringIO()
+        write_csv(reports, possible, gradebook)
+        _keep_report(json_out, args.json, json.dumps([r.as_dict() for r in reports], indent=1))
+        _keep_report(csv_out, args.csv, gradebook.getvalue())
     return 0
+
+
+def _keep_report(out, path, text):
+    """Write ``text`` to ``out``, the report file opened before grading; where a hand-in has since
+    removed it or put something else at ``path``, write it to a new file beside it and say so."""
+    out.write(text)
+    out.flush()
+    if not path:
+        return
+    try:
+        same = os.path.samestat(os.fstat(out.fileno()), os.lstat(path))
+    except OSError:
+        same = False
+    if not same:
+        path = Path(path)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f"{path.stem}-", suffix=path.suffix,
+                                         delete=False) as spare:
+            spare.write(text)
+        print(f"{path} was replaced while grading (by a hand-in?): the report is in {spare.name}")
 
 
 def _autograder(parser, args):

@@ -27,6 +27,7 @@ against without containers or another user: see the instructors' page (book/inst
 
 import ast
 import base64
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -502,7 +503,9 @@ def grade(path, timeout=600, autograder=None, profile=None):
 
 
 def write_csv(reports, possible, path):
-    """The gradebook: one row per student, the points of each exercise, the total and what was possible."""
+    """The gradebook: one row per student, the points of each exercise, the total and what was possible.
+    ``path`` is a file name or a file already open for writing (``grade`` opens its reports before
+    grading, so that no hand-in can put a folder or a link in their place while it runs)."""
     labels = sorted({label for r in reports for label in r.exercises} or possible)
     best = {}  # (student, chapter) -> the hand-in with the most points (see _flag_duplicates)
     for r in reports:
@@ -514,7 +517,8 @@ def write_csv(reports, possible, path):
         row = rows.setdefault(r.student or r.notebook, {})
         for label, result in r.exercises.items():
             row[label] = result["points"]
-    with open(path, "w", newline="") as f:
+    with contextlib.ExitStack() as stack:
+        f = path if hasattr(path, "write") else stack.enter_context(open(path, "w", newline=""))
         out = csv.writer(f)
         out.writerow(["student", *labels, "total", "possible"])
         for student, row in sorted(rows.items()):

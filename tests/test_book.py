@@ -84,6 +84,17 @@ def test_no_stored_progress_bar_misleads_a_reader_of_the_static_page(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_no_cell_shows_the_repr_of_a_plotting_call(path):
+    """A cell that ends in ``ax.legend()`` stores "<matplotlib.legend.Legend at 0x...>": noise on the
+    page, and beside a named figure a second target of that name (a warning, so the build fails)."""
+    for cell in (c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"):
+        for out in cell.outputs:
+            if out.output_type == "execute_result" and "image/png" not in out.get("data", {}):
+                text = out.get("data", {}).get("text/plain", "")
+                assert not re.match(r"<matplotlib\.|\[<matplotlib\.|Text\(", text), (cell.source[-80:], text)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_first_cell_installs_the_package_on_colab_from_the_configured_repository(path):
     first = nbformat.read(path, as_version=4).cells[0]
     assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", [])

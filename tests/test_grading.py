@@ -427,3 +427,31 @@ def test_a_classmates_overwritten_hand_in_is_graded_as_handed_in_and_flagged(gra
     _, reports, _ = graded
     victim = reports["jsd-loops"]
     assert statuses(victim) == {PASSED} and "changed on disk" in victim["errors"][-1]
+
+
+def test_a_hand_in_cannot_put_a_folder_or_a_link_in_place_of_the_reports(tmp_path, monkeypatch):
+    """The reports are opened before any hand-in runs: one that makes a folder at the --json path
+    and links the --csv path to a classmate's notebook neither stops them nor redirects them."""
+    from regan_tutorial import grading
+
+    hand_in, classmate = tmp_path / "a__01_gan_theory.ipynb", tmp_path / "b__01_gan_theory.ipynb"
+    for path in (hand_in, classmate):
+        path.write_text("{}")
+    report, gradebook = tmp_path / "report.json", tmp_path / "grades.csv"
+
+    def sabotage(found, *args, **kwargs):
+        report.unlink()
+        report.mkdir()
+        gradebook.unlink()
+        gradebook.symlink_to(classmate)
+        return [grading.Report(notebook=str(p), student=p.stem.split("__")[0]) for p in found], {}
+
+    monkeypatch.setattr(grading, "grade_all", sabotage)
+    monkeypatch.setattr(grading, "build_autograder", lambda root: b"")
+    assert book.main(["grade", str(hand_in), str(classmate), "--json", str(report), "--csv", str(gradebook)]) == 0
+    assert classmate.read_text() == "{}"  # not overwritten by the gradebook
+    assert report.is_dir() and gradebook.is_symlink()  # what the hand-in left
+    spare_json, = tmp_path.glob("report-*.json")  # the reports, beside them
+    assert [r["student"] for r in json.loads(spare_json.read_text())] == ["a", "b"]
+    spare_csv, = tmp_path.glob("grades-*.csv")
+    assert spare_csv.read_text().splitlines()[0] == "student,total,possible"
