@@ -40,8 +40,9 @@ REFERENCES = {
     "check_jsd": ("theory.jsd",),
     "check_modes_captured": ("metrics.mode_coverage",),
     "check_discriminator_loss": ("losses.discriminator_loss",),
-    "check_gradient_penalty": ("losses.gradient_penalty",),
-    "check_js_regularizer": ("losses.js_regularizer",),
+    # input_gradient_norm2 is the double back-propagation at the heart of both exercises
+    "check_gradient_penalty": ("losses.gradient_penalty", "losses.input_gradient_norm2"),
+    "check_js_regularizer": ("losses.js_regularizer", "losses.input_gradient_norm2"),
     "check_hinge_loss": ("losses.discriminator_loss_hinge",),
     "check_categorical_info_loss": (),
     "check_keras_style_loss": (),

@@ -430,15 +430,17 @@ def code_digest(function, _seen=None):
     """A short digest of what ``function``'s code computes: its syntax tree without the docstring,
     and the digests of the functions of its own module that it calls by name (so that
     ``r1_r2_regularizer``'s covers ``r2_regularizer``'s). A changed formula changes it; a reworded
-    docstring or comment does not."""
+    docstring or comment does not. It reads the code itself even where the student edition makes
+    ``inspect.getsource`` give a note for an exercise's function (:func:`editions.withhold_sources`)."""
     import ast
     import hashlib
     import inspect
     import textwrap
 
+    getsource = getattr(inspect.getsource, "regan_original", inspect.getsource)
     seen = set() if _seen is None else _seen
     seen.add(function)
-    tree = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
+    tree = ast.parse(textwrap.dedent(getsource(function))).body[0]
     if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
         tree.body = tree.body[1:]
     parts = [ast.dump(tree)]

@@ -134,6 +134,21 @@ def test_a_code_digest_follows_the_formula_and_what_it_calls_not_the_docstring(t
     assert studies.code_digest(losses.r1_r2_regularizer) != both  # R1 + R2's digest covers the R2 it calls
 
 
+def test_a_code_digest_reads_the_code_that_the_student_edition_withholds(monkeypatch):
+    """Chapter 10's student edition withholds the pairing loss's listing (``inspect.getsource`` gives
+    a note); the leaderboard's settings check, run in that edition, must still see the code."""
+    import inspect
+
+    from regan_tutorial import editions, losses
+
+    before = studies.code_digest(losses.discriminator_loss_relativistic)
+    monkeypatch.setattr(inspect, "getsource", inspect.getsource)  # restored after the test
+    editions.withhold_sources(["losses.discriminator_loss_relativistic"], "ex-modern-code")
+    assert inspect.getsource(losses.discriminator_loss_relativistic).startswith("# losses.")
+    assert studies.code_digest(losses.discriminator_loss_relativistic) == before
+    assert studies.leaderboard_settings("ring")["code"]  # what the chapter's cell computes
+
+
 def _doubled_r1(d_real, x_real, d_fake=None, x_fake=None):
     return 2 * d_real.sum()
 
