@@ -42,7 +42,7 @@ REFERENCES = {
     "check_discriminator_loss": ("losses.discriminator_loss",),
     # input_gradient_norm2 is the double back-propagation at the heart of both exercises
     "check_gradient_penalty": ("losses.gradient_penalty", "losses.input_gradient_norm2"),
-    "check_js_regularizer": ("losses.js_regularizer", "losses.input_gradient_norm2"),
+    "check_js_regularizer": ("losses.js_regularizer", "losses.input_gradient_norm2", "losses.r1_regularizer"),
     "check_hinge_loss": ("losses.discriminator_loss_hinge",),
     "check_categorical_info_loss": (),
     "check_keras_style_loss": (),
@@ -163,7 +163,7 @@ def _call(fn, *args, wrt=(), collect=None):
     """``fn(*args)`` as (result, None), or (None, what went wrong). For an answer run in its own
     process (the grader's), ``wrt`` names the tensors whose gradients the checker will take and
     ``collect`` what the checker's own callables recorded during the call."""
-    from .remote import UsesPackage
+    from .remote import TAMPERED, UsesPackage
 
     if not callable(fn):
         return None, f"the checker needs a function, got a {type(fn).__name__}"
@@ -175,6 +175,9 @@ def _call(fn, *args, wrt=(), collect=None):
     except _TooSlow:
         return None, f"it did not return within {TIME_LIMIT:g} s: does it loop forever?"
     except UsesPackage as err:
+        if err.args[0] == TAMPERED:
+            return None, ("it turned off or replaced the grader's profile hook (sys.setprofile), which watches "
+                          "for calls of the package's own function: an answer has no reason to.")
         return None, (f"it calls the package's own {err.args[0]}: the exercise is to write it yourself, "
                       "without calling it (the checker compares your version with it).")
     except NotImplementedError:
@@ -900,6 +903,10 @@ def check_hinge_loss(fn):
         (torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0]), 0.25 + 0.5, "real outputs 2 and 0.5, fake -3 and 0"),
         (torch.tensor([0.0, 0.0, 0.0]), torch.tensor([4.0]), 1.0 + 5.0, "real outputs 0, one fake at 4"),
     ]
+    rng = _rng(896)  # and a random batch, other in each of the autograder's hidden cases
+    real, fake = 2 * torch.randn(5, 1, generator=rng), 2 * torch.randn(7, 1, generator=rng)
+    cases.append((real, fake, (torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()).item(),
+                  "5 random real outputs of shape (5, 1) and 7 fake ones"))
     problems, results = [], []
     for d_real, d_fake, expected, what in cases:
         leaves, args = _leaves(d_real, d_fake)

@@ -40,6 +40,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,7 @@ class Report:
     errors: list = field(default_factory=list)  # the notebook's own errors, and why it was not graded
     timed_out: bool = False
     seconds: float = 0.0
+    isolation: str = ""  # how the notebook ran: in namespaces of its own, or as a process only (see _sandbox)
 
     def as_dict(self):
         return asdict(self)
@@ -199,6 +201,74 @@ def _regan_save(names, folder):
 _regan_save({names!r}, {folder!r})
 """
 
+SANDBOX = """\
+import ctypes, json, os, sys
+job = json.loads(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+def mount(source, target, fstype, flags):
+    if libc.mount(source.encode(), target.encode(), fstype and fstype.encode(), flags, None) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+folder = os.open(job["sandbox"], os.O_PATH | os.O_DIRECTORY)
+for hidden in job["hide"]:  # none lies in another
+    mount("tmpfs", hidden, "tmpfs", 2 | 4)  # MS_NOSUID | MS_NODEV: an empty folder over it
+os.mkdir(job["inside"])
+mount(f"/proc/self/fd/{folder}", job["inside"], None, 4096)  # MS_BIND: the sandbox, and only it
+os.close(folder)
+for path in job["readonly"]:  # the Python installation: what later hand-ins' graders import
+    try:
+        f = os.statvfs(path).f_flag  # a remount keeps the flags the mount has (nosuid, nodev, ...)
+        keep = (f & (2 | 4 | 8 | 1024 | 2048)) | (2097152 if f & 4096 else 0)
+        mount(path, path, None, 4096 | 16384)  # MS_BIND | MS_REC
+        mount("none", path, None, 32 | 4096 | 1 | keep)  # MS_REMOUNT | MS_BIND | MS_RDONLY
+    except OSError as err:
+        with open(job["inside"] + "/sandbox-notes", "a") as notes:
+            notes.write(f"{path} could not be made read-only ({err.strerror}); ")
+os.chdir(job["inside"] + "/work")
+os.execvp("setpriv", ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs",
+                      sys.executable, "-c", job["runner"], *job["args"]])
+"""
+UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
+
+
+def _sandbox():
+    """Whether a notebook can run in namespaces of its own (Linux user, mount and PID namespaces,
+    through util-linux's ``unshare`` and ``setpriv``; no root needed where the system allows
+    unprivileged user namespaces): "" if so, else why not. Inside, the notebook's processes see no
+    other process (they cannot signal the grader, read its command line, or outlive their
+    notebook: they all end with it), the temporary folder and the hand-ins' folders are empty
+    (no classmate's files or grader to reach), and they hold no capability that could undo that."""
+    global _SANDBOX
+    if _SANDBOX is None:
+        try:
+            done = subprocess.run([*UNSHARE, "setpriv", "--bounding-set=-all", "true"], capture_output=True,
+                                  text=True, timeout=30)
+            _SANDBOX = "" if done.returncode == 0 else " ".join(done.stderr.split())[:200] or f"exit {done.returncode}"
+        except (OSError, subprocess.SubprocessError) as err:
+            _SANDBOX = f"{type(err).__name__}: {err}"
+    return _SANDBOX
+
+
+_SANDBOX = None
+
+
+def _hidden_folders(paths, keep):
+    """The folders to show empty to a notebook: the temporary folder (first) and the hand-ins'
+    folders, but none that holds the Python installation or a folder on ``sys.path`` (``keep``):
+    the kernel needs them. Returns (hidden, not hidden)."""
+    temporary = os.path.realpath(tempfile.gettempdir())
+    folders = {temporary} | {os.path.realpath(os.path.dirname(os.path.abspath(p))) for p in paths}
+    kept = [os.path.realpath(k) for k in keep if k]
+    needed = lambda f: f == "/" or any(k == f or k.startswith(f.rstrip("/") + "/") for k in kept)
+    hidden = sorted(_outermost(f for f in folders if not needed(f)), key=lambda f: f != temporary)
+    return hidden, sorted(f for f in folders if needed(f))
+
+
+def _outermost(folders):
+    """The folders, real paths, without those that lie in another of them."""
+    folders = {os.path.realpath(f) for f in folders}
+    return sorted(f for f in folders if not any(f != g and f.startswith(g.rstrip("/") + "/") for g in folders))
+
+
 BOOT = """\
 import base64, io, json, sys, zipfile
 job = json.loads(sys.stdin.readline())
@@ -300,7 +370,7 @@ def _worker(job):
     root, name = job["root"], job["name"]
     checker = os.path.join(root, "checker")
     exercises = json.load(open(os.path.join(checker, "exercises.json")))
-    report = Report(name, job["student"])
+    report = Report(name, job["student"], isolation=job["isolation"])
     tic = time.perf_counter()
     try:
         nb = nbformat.reads(base64.b64decode(job["notebook"]).decode("utf-8"), as_version=4)
@@ -318,26 +388,38 @@ def _worker(job):
     report.chapter = chapter
     listed = exercises[chapter]
     tests = _load_tests(listed, checker)
-    kernel, work, answers = (os.path.join(root, d) for d in ("kernel", "work", "answers"))
+    sandbox = os.path.join(root, "sandbox")  # all that the notebook's processes see of this folder
+    kernel, work, answers = (os.path.join(sandbox, d) for d in ("kernel", "work", "answers"))
     for d in (work, answers):
         os.makedirs(d)
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(job["autograder"]))) as z:
         z.extractall(kernel, [m for m in z.namelist() if m.startswith("regan_tutorial/")])
+    # in namespaces the sandbox appears at `inside`, in an empty temporary folder
+    sandboxed = job["hide"] and job["hide"][0] == os.path.realpath(tempfile.gettempdir())
+    inside = os.path.join(job["hide"][0], "regan-grade") if sandboxed else sandbox
     names = sorted({n for e in listed for n in e["answers"]})
-    nb.cells.append(nbformat.v4.new_code_cell(SAVE.format(names=names, folder=answers)))
+    nb.cells.append(nbformat.v4.new_code_cell(SAVE.format(names=names, folder=os.path.join(inside, "answers"))))
     nbformat.write(nb, os.path.join(work, "submission.ipynb"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JPY_"))}
-    env.update(PYTHONPATH=kernel, REGAN_PROFILE=job["profile"], TQDM_DISABLE="1", MPLBACKEND="agg",
-               OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]))
-    executed = os.path.join(root, "executed.ipynb")
-    runner = subprocess.Popen([sys.executable, "-c", RUNNER, os.path.join(work, "submission.ipynb"), executed,
-                               str(job["limit"]), work], cwd=work, env=env, stdin=subprocess.DEVNULL,
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JPY_")) and k not in ("PWD", "OLDPWD")}
+    env.update(PYTHONPATH=os.path.join(inside, "kernel"), REGAN_PROFILE=job["profile"], TQDM_DISABLE="1",
+               MPLBACKEND="agg", OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]))
+    executed = os.path.join(sandbox, "executed.ipynb")
+    args = [os.path.join(inside, "work", "submission.ipynb"), os.path.join(inside, "executed.ipynb"),
+            str(job["limit"]), os.path.join(inside, "work")]
+    command = [sys.executable, "-c", RUNNER, *args]
+    if sandboxed:
+        command = [*UNSHARE, sys.executable, "-c", SANDBOX, json.dumps(
+            {"sandbox": sandbox, "inside": inside, "hide": job["hide"], "readonly": job["readonly"],
+             "runner": RUNNER, "args": args})]
+    runner = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         code = runner.wait(timeout=job["limit"])
     except subprocess.TimeoutExpired:
         code, report.timed_out = None, True
     _sweep()  # the kernel, the runner, and whatever they started
+    if os.path.exists(os.path.join(sandbox, "sandbox-notes")):
+        report.isolation += "; " + open(os.path.join(sandbox, "sandbox-notes")).read().strip("; ")
     with_cells = _executed_errors(executed)
     report.errors += with_cells
     if report.timed_out or any(e.startswith(("CellTimeoutError", "DeadKernelError")) for e in with_cells):
@@ -356,13 +438,24 @@ def _worker(job):
         report.exercises = {e["label"]: {"status": ERROR, "points": 0, "possible": e["points"], "message": why}
                             for e in listed}
         return _finish(job, report, tic)
-    report.exercises = _grade_tests(listed, tests, answers)
+    # read now, while nothing the submission started runs: a later change to the files counts for nothing
+    report.exercises = _grade_tests(listed, tests, _read_answers(answers))
     if not _sweep():  # a verdict is printed only when nothing the submission started is left to write it
         why = "the submission left processes behind that could not be stopped: it was not graded"
         report.errors.append(why)
         report.exercises = {e["label"]: {"status": ERROR, "points": 0, "possible": e["points"], "message": why}
                             for e in listed}
     return _finish(job, report, tic)
+
+
+def _read_answers(folder):
+    """The files the kernel saved its answers to, as {file name: bytes} (see :class:`remote.Answer`)."""
+    found = {}
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            with open(entry.path, "rb") as f:
+                found[entry.name] = f.read()
+    return found
 
 
 def _executed_errors(path):
@@ -401,22 +494,33 @@ def student_of(path):
     return path.stem.split("__")[0] if "__" in path.stem else path.parent.name
 
 
-def _grade_one(path, data, autograder, limit, profile, threads):
+_WORKERS, _WORKERS_LOCK = set(), threading.Lock()
+
+
+def _grade_one(path, data, autograder, limit, profile, threads, hide, readonly, isolation):
     key = secrets.token_hex(32)
-    report = Report(str(path), student_of(path))
+    report = Report(str(path), student_of(path), isolation=isolation)
     with tempfile.TemporaryDirectory(prefix="regan-grade-") as root:
         job = {"root": root, "key": key, "name": str(path), "student": report.student, "limit": limit,
                "profile": profile, "threads": threads, "notebook": base64.b64encode(data).decode(),
-               "autograder": base64.b64encode(autograder).decode()}
-        worker = subprocess.Popen([sys.executable, "-I", "-c", BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, cwd=root, start_new_session=True)
+               "autograder": base64.b64encode(autograder).decode(), "hide": hide, "readonly": readonly,
+               "isolation": isolation}
+        with _WORKERS_LOCK:
+            worker = subprocess.Popen([sys.executable, "-I", "-c", BOOT], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root, start_new_session=True)
+            _WORKERS.add(worker.pid)
         try:
             out, err = worker.communicate(json.dumps(job).encode() + b"\n", timeout=limit + CHECK_SECONDS)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
-            worker.communicate()
+            out, err = worker.communicate()
             report.timed_out = True
             report.errors.append(f"its grading ran past {limit + CHECK_SECONDS} s and was stopped")
+        finally:  # what a killed worker left behind was reparented here: it goes before the next hand-in
+            with _WORKERS_LOCK:
+                _WORKERS.discard(worker.pid)
+                _sweep(keep=_WORKERS)
+        if report.timed_out:
             return report
     for line in reversed(out.decode(errors="replace").splitlines()):
         try:
@@ -442,9 +546,16 @@ def grade_all(paths, autograder, limit=600, jobs=1, profile="smoke", progress=No
     possible = {e["label"]: e["points"] for chapter in exercises.values() for e in chapter}
     # The cores shared out: two kernels that each spin the threads of every core are many times slower.
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    why_not = _sandbox()
+    installed = [sys.prefix, sys.base_prefix, *sys.path]
+    hide, shown = _hidden_folders(paths, installed) if not why_not else ([], [])
+    readonly = _outermost(p for p in installed if p and os.path.isdir(p))
+    isolation = (f"processes only: namespaces are not available here ({why_not})" if why_not else
+                 "namespaces" + (f"; the hand-ins in {', '.join(shown)} are not hidden from it, as the Python "
+                                 "installation is there" if shown else ""))
 
     def one(path):
-        report = _grade_one(path, snapshot[path], autograder, limit, profile, threads)
+        report = _grade_one(path, snapshot[path], autograder, limit, profile, threads, hide, readonly, isolation)
         if not report.chapter:  # a grader that died: which chapter, from the file itself (read as data only)
             report.chapter = _chapter_of_bytes(snapshot[path], exercises, path) or ""
         if not report.exercises and report.chapter in exercises:
@@ -492,8 +603,9 @@ def _chapter_of_bytes(data, exercises, name):
 
     try:
         return _chapter(nbformat.reads(data.decode("utf-8"), as_version=4), exercises, str(name))
-    except Exception:
-        return None
+    except Exception:  # not a notebook: the chapter its name gives, as in NAME__chapter.ipynb
+        stem = Path(name).stem.split("__")[-1]
+        return stem if stem in exercises else None
 
 
 def grade(path, timeout=600, autograder=None, profile=None):

@@ -12,13 +12,17 @@ checker, print, exit) ends with the child. In the child the package's reference 
 exercise are replaced by tripwires, so an answer that is, wraps or calls one is named as such.
 """
 
+import decimal
 import importlib
 import io
+import numbers
 import os
 import signal
 
 import numpy as np
 import torch
+
+TAMPERED = "sys.setprofile"  # noted where the answer turned off or replaced the grader's profile hook
 
 
 class UsesPackage(BaseException):
@@ -45,8 +49,12 @@ def _portable(x, depth=0):
         return {"kind": "tensor", "data": x.detach().cpu().clone(), "requires_grad": bool(x.requires_grad)}
     if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
         return {"kind": "ndarray", "data": torch.from_numpy(np.array(x, dtype=np.float64))}
-    if isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)):
-        return {"kind": "number", "value": x.item() if isinstance(x, np.generic) else x}
+    if isinstance(x, (bool, np.bool_)):
+        return {"kind": "number", "value": bool(x)}
+    if isinstance(x, (int, np.integer)):
+        return {"kind": "number", "value": int(x)}
+    if isinstance(x, (numbers.Real, decimal.Decimal)):  # np.longdouble, Fraction, Decimal: as the float they are
+        return {"kind": "number", "value": float(x)}
     if x is None or isinstance(x, str):
         return {"kind": "plain", "value": x}
     if isinstance(x, (list, tuple)) and depth < 2:
@@ -96,8 +104,62 @@ def _rebuild(item, wrt=(), grads=None, error=None, ops=None):
     return Opaque(item["type"])
 
 
+def _files(folder):
+    found = {}
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), "rb") as f:
+            found[name] = f.read()
+    return found
+
+
+def _code_key(function):
+    code = getattr(function, "__code__", None)
+    return None if code is None else (code.co_code, code.co_names, repr(code.co_consts))
+
+
+def _forbid(qualified_names):
+    """In this (child) process, every name in the package bound to a reference function of the
+    exercise becomes a tripwire, and the originals are dropped (an answer that walks up the stack
+    finds none); returns {code key: name}, to know the reference's code wherever it is loaded again."""
+    import sys
+
+    codes, originals = {}, {}
+    for qualified in qualified_names:
+        module, attr = _module_attr(qualified)
+        originals[qualified] = getattr(module, attr)
+        codes[_code_key(originals[qualified])] = qualified
+    for module in [m for n, m in list(sys.modules.items()) if n == "regan_tutorial" or n.startswith("regan_tutorial.")]:
+        for attr, value in list(vars(module).items()):
+            for qualified, original in originals.items():
+                if value is original:
+                    setattr(module, attr, _tripwire(qualified))
+    return codes
+
+
+def _watched(codes, used, function, args):
+    """``function(*args)`` with a profile hook that notes in ``used`` each call of code that is a
+    reference's, however it was reached (a reloaded module, a copy loaded from the source file):
+    noted, not raised, so that an ``except BaseException`` in the answer cannot hide it."""
+    import sys
+
+    def hook(frame, event, arg):
+        if event == "call":
+            name = codes.get((frame.f_code.co_code, frame.f_code.co_names, repr(frame.f_code.co_consts)))
+            if name and name not in used:
+                used.append(name)
+
+    sys.setprofile(hook)
+    try:
+        return function(*args)
+    finally:
+        if sys.getprofile() is not hook and not used:  # the answer turned the hook off, or replaced it
+            used.append(TAMPERED)
+        sys.setprofile(None)
+
+
 class Answer:
-    """The student's ``name``, saved by the kernel to ``folder/name.pkl``, called in a forked child.
+    """The student's ``name``, saved by the kernel to ``folder/name.pkl``, called in a forked child;
+    ``folder`` may also be those files as {file name: bytes}, read before any check runs.
 
     ``forbid`` names the package's reference functions of the exercise ("theory.jsd"); ``collected``
     holds, after a call with ``collect``, what that function returned in the child.
@@ -114,33 +176,28 @@ class Answer:
     def _load(self):
         import dill
 
-        path = os.path.join(self.folder, f"{self.name}.pkl")
-        if os.path.exists(path + ".error"):
-            with open(path + ".error") as f:
-                raise RuntimeError(f"{self.name} could not be saved for grading ({f.read().strip()})")
-        if not os.path.exists(path):
+        files = self.folder if isinstance(self.folder, dict) else _files(self.folder)
+        saved, error = files.get(f"{self.name}.pkl"), files.get(f"{self.name}.pkl.error")
+        if error is not None:
+            raise RuntimeError(f"{self.name} could not be saved for grading ({error.decode(errors='replace').strip()})")
+        if saved is None:
             raise NameError(f"name {self.name!r} is not defined in the notebook")
-        with open(path, "rb") as f:
-            return dill.load(f)
+        return dill.loads(saved)
 
     def _child(self, args, wrt, collect, probe):
-        references = {}
-        for qualified in self.forbid:
-            module, attr = _module_attr(qualified)
-            references[qualified] = getattr(module, attr)
-            setattr(module, attr, _tripwire(qualified))
+        codes = _forbid(self.forbid)  # from here on, no reference of the exercise is reachable by name
+        used = []
         try:
             obj = self._load()
-            for qualified, ref in references.items():
-                for candidate in (obj, getattr(obj, "__wrapped__", None), getattr(obj, "func", None)):
-                    if getattr(candidate, "regan_tripwire", None) or candidate is ref or (
-                            getattr(candidate, "__code__", None) is not None
-                            and candidate.__code__.co_code == ref.__code__.co_code
-                            and candidate.__code__.co_consts == ref.__code__.co_consts):
-                        raise UsesPackage(qualified)
+            for candidate in (obj, getattr(obj, "__wrapped__", None), getattr(obj, "func", None)):
+                name = getattr(candidate, "regan_tripwire", None) or codes.get(_code_key(candidate))
+                if name:
+                    raise UsesPackage(name)
             if probe is not None:
                 return {"value": _portable(probe(obj))}
-            got = obj(*args)
+            got = _watched(codes, used, obj, args)
+            if used:
+                raise UsesPackage(used[0])
             message = {"value": _portable(got)}
             if torch.is_tensor(got) and got.requires_grad:
                 from .exercises import _last_operation, _operations

@@ -335,6 +335,76 @@ def train_mlp_gan(images, z_eval, seed=0, steps=8000, snapshot_every=1000, progr
     return g, history
 
 
+def tutorial_gans(copies, slope=0.2, hidden_d=128, dropout=0.5, optimizer="adam", device="cpu"):
+    """``copies`` independent runs of :func:`train_mlp_gan`'s GAN stacked into one batched model
+    (:class:`nets.MLPEnsemble`): the same nets, initial weights and optimisers, with one setting
+    changed by a keyword (the MNIST chapter's ablation). Returns (g, d, g_opt, d_opt)."""
+    from .nets import MLPEnsemble
+
+    g = MLPEnsemble(copies, [100, 128, 784], slope, output="tanh", out_shape=(1, 28, 28)).to(device)
+    d = MLPEnsemble(copies, [784, hidden_d, 1], slope, squeeze=True, dropout=dropout,
+                    in_shape=(1, 28, 28)).to(device)
+    if optimizer == "adam":
+        return g, d, *(torch.optim.Adam(m.parameters(), 1e-3) for m in (g, d))
+    if optimizer != "sgd":
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', not {optimizer!r}")
+    # momentum SGD, lr 0.05 per run times copies: the ensemble's loss averages over the copies,
+    # which scales each copy's gradient by 1 / copies
+    return g, d, *(torch.optim.SGD(m.parameters(), 0.05 * copies, momentum=0.5) for m in (g, d))
+
+
+def mnist_ablation(steps=2500, copies=3, n_eval=1000):
+    """The MNIST chapter's ablation: the tutorial GAN with one design choice changed at a time,
+    ``copies`` seeds per setting trained at once, for ``steps`` steps. Returns the settings
+    common to every arm and each arm's own (keywords of :func:`tutorial_gans`, and ``prior``)."""
+    common = dict(steps=steps, copies=copies, batch_size=128, n_eval=n_eval, eval_seed=2)
+    arms = {
+        "baseline (as above)": {},
+        "normal prior N(0, I) instead of U(-1, 1)": dict(prior="normal"),
+        "ReLU instead of leaky ReLU": dict(slope=0.0),
+        "no dropout in D": dict(dropout=0.0),
+        "narrow D (32 units)": dict(hidden_d=32),
+        "momentum SGD instead of Adam": dict(optimizer="sgd"),
+    }
+    return common, arms
+
+
+def mnist_ablation_rows(common, arms, train_images, held_out, classifier, only=None):
+    """Train the arms of :func:`mnist_ablation` (``only``: just those names) and return, per arm,
+    the sample quality of each seed (Fréchet distance, confident share, the line it prints), 16
+    samples of the first seed as 8-bit images and the wall time."""
+    from .metrics import sample_quality
+    from .train import sample_z
+
+    copies, n_eval, device = common["copies"], common["n_eval"], train_images.device
+    rows = {}
+    for name, arm in arms.items():
+        if only is not None and name not in only:
+            continue
+        options = dict(arm)
+        prior = options.pop("prior", "uniform")
+        torch.manual_seed(0)  # the copies' initial weights, one after another
+        g, d, g_opt, d_opt = tutorial_gans(copies, device=device, **options)
+        history = train(g, d, train_images, steps=common["steps"], batch_size=common["batch_size"] * copies,
+                        g_opt=g_opt, d_opt=d_opt, prior=prior, progress=False)
+        g.eval()
+        z = sample_z(n_eval, 100, prior, torch.Generator().manual_seed(common["eval_seed"]), device)
+        with torch.no_grad():
+            samples = g(z.repeat(copies, 1)).view(copies, n_eval, 1, 28, 28)
+        qualities = [sample_quality(s, held_out, classifier) for s in samples]
+        first = ((samples[0, :16, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        rows[name] = {"fid": [round(q.fid, 1) for q in qualities],
+                      "confident": [round(q.confident, 4) for q in qualities],
+                      "quality": [str(q) for q in qualities], "samples": first.cpu().tolist(),
+                      "seconds": round(history.seconds[-1], 1)}
+    return rows
+
+
+def uint8_images(rows):
+    """A stored study's 8-bit images (lists of 28 x 28 rows) back as a tensor in [-1, 1], (N, 1, 28, 28)."""
+    return torch.tensor(rows, dtype=torch.float32).unsqueeze(1) / 127.5 - 1
+
+
 def mnist_study_rows(common, arms, train_images, held_out, classifier, z_eval, only=None, progress=False,
                      report=None):
     """Train every arm and seed of an MNIST study (e.g. :func:`js_mnist_study`)

@@ -297,7 +297,115 @@ for path in glob.glob(os.path.join(os.getcwd(), "..", "**", "tests", "*.py"), re
     open(path, "w").write("test = {'name': 'x', 'points': 2, 'suites': [{'cases': [{'code': '>>> 1 + 1\\\\n2'}]}]}")
 ''']),
     "kernel-killer": (WRONG_JSD, ["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"]),
+    # an outside review's ways to the package's reference from inside the answer: the checker's frames,
+    # a reload of the module, a second copy loaded from its source file; and the profile hook turned off
+    "walks-the-stack-to-the-reference": ('''
+def _reference(name):
+    import sys
+    f = sys._getframe(1)
+    while f is not None:
+        for value in list(f.f_locals.values()):
+            for v in (value.values() if isinstance(value, dict) else [value]):
+                if getattr(v, "__name__", "") == name and not hasattr(v, "regan_tripwire"):
+                    return v
+        f = f.f_back
+    import regan_tutorial.theory as T
+    return getattr(T, name)
+
+def my_jsd(p, q, dx):
+    return _reference("jsd")(p, q, dx)
+
+def my_dstar(p_data, p_g):
+    return _reference("optimal_discriminator")(p_data, p_g)
+''', []),
+    "reloads-the-package": ('''
+def my_jsd(p, q, dx):
+    import importlib, regan_tutorial.theory as T
+    return importlib.reload(T).jsd(p, q, dx)
+
+def my_dstar(p_data, p_g):
+    import importlib, regan_tutorial.theory as T
+    return importlib.reload(T).optimal_discriminator(p_data, p_g)
+''', []),
+    "loads-the-source-again": ('''
+def _fresh():
+    import importlib.util, regan_tutorial.theory as T
+    spec = importlib.util.spec_from_file_location("another_theory", T.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+def my_jsd(p, q, dx):
+    return _fresh().jsd(p, q, dx)
+
+def my_dstar(p_data, p_g):
+    return _fresh().optimal_discriminator(p_data, p_g)
+''', []),
+    "turns-off-the-hook": ('''
+def my_jsd(p, q, dx):
+    import importlib, sys, regan_tutorial.theory as T
+    sys.setprofile(None)
+    return importlib.reload(T).jsd(p, q, dx)
+
+def my_dstar(p_data, p_g):
+    import importlib, sys, regan_tutorial.theory as T
+    sys.setprofile(None)
+    return importlib.reload(T).optimal_discriminator(p_data, p_g)
+''', []),
 }
+
+# A hand-in that kills its grader and leaves a process that writes a right answer over the saved
+# answers of every classmate graded after it (an outside review's attack; the answers are now read
+# while nothing of a hand-in runs, and what a killed grader left is stopped before the next one)
+SWAPPER = """
+import os, signal, subprocess, sys
+import dill
+given = {{"np": __import__("numpy")}}  # the right answer, kept out of the notebook's own names
+exec(compile({right!r}, "right", "exec"), given)
+dill.settings["recurse"] = True
+right = {{n: dill.dumps(given[n]) for n in ("my_jsd", "my_dstar")}}
+mine = os.path.realpath(os.path.join(os.path.dirname(os.getcwd()), "answers"))
+code = f'''
+import glob, os, time
+end = time.time() + 120
+while time.time() < end:
+    for folder in glob.glob("/tmp/regan-grade*/**/answers", recursive=True):
+        if os.path.realpath(folder) != {{mine!r}}:
+            for name, data in {{right!r}}.items():
+                try:
+                    open(os.path.join(folder, name + ".pkl"), "wb").write(data)
+                except OSError:
+                    pass
+    time.sleep(0.01)
+'''
+subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=subprocess.DEVNULL,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+runner = os.getppid()
+grader = int(open(f"/proc/{{runner}}/stat").read().rsplit(")", 1)[1].split()[1])
+if grader > 1:  # none in a PID namespace of its own: the kernel sees no process outside it
+    os.kill(grader, signal.SIGKILL)
+"""
+
+# A hand-in that copies a classmate's answer: found through the grading command's own command line
+# in /proc, or at the path where the instructor keeps the hand-ins
+COPYCAT = """
+import glob, json
+found = [{classmate!r}]
+for cmdline in glob.glob("/proc/*/cmdline"):
+    try:
+        found += [a for a in open(cmdline).read().split(chr(0)) if a.endswith("jsd-loops__mini-ex-theory-code-jsd.ipynb")]
+    except OSError:
+        pass
+for path in found:
+    try:
+        cells = json.load(open(path))["cells"]
+    except (OSError, ValueError):
+        continue
+    for cell in cells:
+        if "def my_jsd" in "".join(cell["source"]):
+            exec("".join(cell["source"]))
+            break
+"""
 
 
 def handin(edition, answers, target, extra=(), metadata=None):
@@ -342,6 +450,10 @@ subprocess.Popen([sys.executable, "-c", "import time\\nfor _ in range(40):\\n   
                  start_new_session=True)
 open({str(victim)!r}, "w").write("{{}}")  # and a classmate's hand-in overwritten
 '''])
+    handin(jsd, WRONG_JSD, hand / "swaps-answers__mini-ex-theory-code-jsd.ipynb",
+           [SWAPPER.format(right=RIGHT["jsd-loops"][1])])
+    handin(jsd, WRONG_JSD, hand / "copycat__mini-ex-theory-code-jsd.ipynb",
+           [COPYCAT.format(classmate=str(hand / "jsd-loops__mini-ex-theory-code-jsd.ipynb"))])
     handin(jsd, WRONG_JSD, hand / "zz-innocent-wrong__mini-ex-theory-code-jsd.ipynb")  # graded after the disk cheat
     handin(jsd, WRONG_JSD, hand / "too-slow__mini-ex-theory-code-jsd.ipynb", ["import time\ntime.sleep(25)"] * 3)
     (hand / "truncated__mini-ex-theory-code-jsd.ipynb").write_text(jsd.read_text()[:500])
@@ -403,17 +515,52 @@ def test_the_untouched_handout_is_not_attempted(graded):
     assert statuses(reports["untouched"]) == {NOT_ATTEMPTED} and not reports["untouched"]["errors"]
 
 
-@pytest.mark.parametrize("name", [*CHEATS, "edits-metadata", "a-background-process", "zz-innocent-wrong"])
+@pytest.mark.parametrize("name", [*CHEATS, "edits-metadata", "a-background-process", "zz-innocent-wrong",
+                                  "swaps-answers", "copycat"])
 def test_no_cheat_passes(graded, name):
     _, reports, _ = graded
     assert statuses(reports[name]) <= {FAILED, ERROR}, reports[name]
     assert all(r["points"] < r["possible"] for r in reports[name]["exercises"].values())
 
 
+@pytest.mark.parametrize("name", ["walks-the-stack-to-the-reference", "reloads-the-package", "loads-the-source-again"])
+def test_an_answer_that_reaches_the_reference_another_way_is_named_as_calling_it(graded, name):
+    _, reports, _ = graded
+    for result in reports[name]["exercises"].values():
+        assert "calls the package's own theory." in result["message"], result
+    hook = reports["turns-off-the-hook"]["exercises"].values()
+    assert all("turned off or replaced the grader's profile hook" in r["message"] for r in hook), hook
+
+
+def test_the_class_ran_in_namespaces_where_the_system_allows_them(graded):
+    from regan_tutorial import grading
+
+    _, reports, _ = graded
+    expected = "namespaces" if not grading._sandbox() else "processes only"
+    assert all(r["isolation"].startswith(expected) for r in reports.values())
+
+
+def test_without_namespaces_a_grader_killers_leftovers_are_stopped_before_the_next_hand_in(graded, monkeypatch):
+    """Where namespaces are not available (processes only), graded one at a time: the swapper's
+    process is stopped when its grader dies, so the classmate graded next keeps its own answer."""
+    from regan_tutorial import grading
+
+    hand, _, _ = graded
+    monkeypatch.setattr(grading, "_SANDBOX", "turned off for this test")
+    paths = [str(hand / "swaps-answers__mini-ex-theory-code-jsd.ipynb"),
+             str(hand / "zz-innocent-wrong__mini-ex-theory-code-jsd.ipynb")]
+    reports, _ = grading.grade_all(paths, (hand.parent / "autograder.zip").read_bytes(), limit=60, jobs=1)
+    assert all(r.isolation.startswith("processes only") for r in reports)
+    assert statuses(reports[0].as_dict()) == {ERROR} and statuses(reports[1].as_dict()) == {FAILED}, reports
+
+
 def test_a_kernel_killer_a_slow_notebook_and_broken_files_are_reported_and_the_others_graded(graded):
     hand, reports, csv = graded
-    assert statuses(reports["kernel-killer"]) == {ERROR} and "killed" in reports["kernel-killer"]["errors"][-1] \
-        or "ended before" in reports["kernel-killer"]["errors"][-1]
+    killer = reports["kernel-killer"]
+    if killer["isolation"].startswith("namespaces"):  # its parent is the namespace's init: a kill does nothing
+        assert statuses(killer) == {FAILED} and not killer["errors"], killer
+    else:
+        assert statuses(killer) == {ERROR} and ("killed" in killer["errors"][-1] or "ended before" in killer["errors"][-1])
     assert reports["too-slow"]["timed_out"] and statuses(reports["too-slow"]) == {ERROR}
     for name in ("truncated", "empty-json"):
         assert "not a readable notebook" in reports[name]["errors"][0]
@@ -424,9 +571,15 @@ def test_a_kernel_killer_a_slow_notebook_and_broken_files_are_reported_and_the_o
 
 
 def test_a_classmates_overwritten_hand_in_is_graded_as_handed_in_and_flagged(graded):
+    """In namespaces the hand-ins' folder is empty to a notebook: the overwrite fails. Without, the
+    hand-in is graded as it was when grading started, and flagged."""
     _, reports, _ = graded
     victim = reports["jsd-loops"]
-    assert statuses(victim) == {PASSED} and "changed on disk" in victim["errors"][-1]
+    assert statuses(victim) == {PASSED}
+    if reports["a-background-process"]["isolation"].startswith("namespaces"):
+        assert not victim["errors"]
+    else:
+        assert "changed on disk" in victim["errors"][-1]
 
 
 def test_a_hand_in_cannot_put_a_folder_or_a_link_in_place_of_the_reports(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ STORED = {
     "js_mnist_controls": lambda: dict(zip(("common", "arms"), studies.js_mnist_controls())),
     "js_mnist_mechanism": lambda: dict(zip(("common", "arms"), studies.js_mnist_mechanism())),
     "stacked_mnist": lambda: dict(zip(("common", "arms"), studies.stacked_mnist_study())),
+    "mnist_ablation": lambda: dict(zip(("common", "arms"), studies.mnist_ablation())),
 }
 
 
