@@ -561,6 +561,8 @@ def _grade(parser, args):
                                       os.environ.get("REGAN_PROFILE", "smoke"),
                                       progress=lambda r: print(summary(r), flush=True))
         print(f"graded {len(reports)} notebook(s) in {time.perf_counter() - tic:.0f} s with -j {args.jobs}")
+        for isolation in sorted({r.isolation for r in reports if r.isolation}):
+            print(f"each notebook ran with isolation: {isolation} (book/instructors.md says what that protects)")
         gradebook = io.StringIO()
         write_csv(reports, possible, gradebook)
         _keep_report(json_out, args.json, json.dumps([r.as_dict() for r in reports], indent=1))

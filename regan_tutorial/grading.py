@@ -8,7 +8,8 @@ exercises, the names of the student's answers); and a copy of the package.
 
 ``python -m regan_tutorial.book grade NOTEBOOK... --json FILE --csv FILE -j N`` grades each
 submission in a process of its own (:func:`_worker`), started with the autograder's bytes and
-the submission's bytes, both read before any student code runs, in a fresh temporary folder:
+the submission's bytes, both read before any student code runs, in a fresh temporary folder,
+and, where the system allows, in Linux namespaces of its own (:func:`_sandbox`, :data:`SANDBOX`):
 
 1. the notebook runs top to bottom in a kernel that imports its own copy of the package, under a
    wall-clock limit for the whole notebook; a last cell, from the autograder, saves the answers
@@ -22,7 +23,7 @@ the submission's bytes, both read before any student code runs, in a fresh tempo
 The checks come from the autograder, never from the submission; a verdict is computed where no
 student code runs. A submission that is not a notebook, crashes, kills its kernel or its grader,
 or runs past the limit is reported so, and the others are graded. What this does not protect
-against without containers or another user: see the instructors' page (book/instructors.md).
+against, with namespaces and without: see the instructors' page (book/instructors.md).
 """
 
 import ast
@@ -208,35 +209,43 @@ libc = ctypes.CDLL(None, use_errno=True)
 def mount(source, target, fstype, flags):
     if libc.mount(source.encode(), target.encode(), fstype and fstype.encode(), flags, None) != 0:
         raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
-folder = os.open(job["sandbox"], os.O_PATH | os.O_DIRECTORY)
+def read_only(path, source=None):
+    f = os.statvfs(source or path).f_flag  # a remount keeps the flags the mount has (nosuid, nodev, ...)
+    mount(source or path, path, None, 4096 | 16384)  # MS_BIND | MS_REC
+    keep = (f & (2 | 4 | 8 | 1024 | 2048)) | (2097152 if f & 4096 else 0)
+    mount("none", path, None, 32 | 4096 | 1 | keep)  # MS_REMOUNT | MS_BIND | MS_RDONLY
+under = lambda path, folder: path.startswith(folder.rstrip("/") + "/")
+root = os.open(job["root"], os.O_PATH | os.O_DIRECTORY)
+for path in job["readonly"]:  # the installation, the home folder, /etc: what a later grader reads
+    read_only(path)
+again = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in job["readonly"]
+         if any(under(p, h) for h in job["hide"])}  # shown again, read-only, in the emptied folders
 for hidden in job["hide"]:  # none lies in another
     mount("tmpfs", hidden, "tmpfs", 2 | 4)  # MS_NOSUID | MS_NODEV: an empty folder over it
+for path, fd in again.items():
+    os.makedirs(path, exist_ok=True)
+    read_only(path, f"/proc/self/fd/{fd}")
 os.mkdir(job["inside"])
-mount(f"/proc/self/fd/{folder}", job["inside"], None, 4096)  # MS_BIND: the sandbox, and only it
-os.close(folder)
-for path in job["readonly"]:  # the Python installation: what later hand-ins' graders import
-    try:
-        f = os.statvfs(path).f_flag  # a remount keeps the flags the mount has (nosuid, nodev, ...)
-        keep = (f & (2 | 4 | 8 | 1024 | 2048)) | (2097152 if f & 4096 else 0)
-        mount(path, path, None, 4096 | 16384)  # MS_BIND | MS_REC
-        mount("none", path, None, 32 | 4096 | 1 | keep)  # MS_REMOUNT | MS_BIND | MS_RDONLY
-    except OSError as err:
-        with open(job["inside"] + "/sandbox-notes", "a") as notes:
-            notes.write(f"{path} could not be made read-only ({err.strerror}); ")
-os.chdir(job["inside"] + "/work")
+mount(f"/proc/self/fd/{root}", job["inside"], None, 4096)  # MS_BIND: this grader's folder, and only it
+os.chdir(job["inside"])
+for fd in (root, *again.values()):
+    os.close(fd)
 os.execvp("setpriv", ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs",
-                      sys.executable, "-c", job["runner"], *job["args"]])
+                      sys.executable, "-I", "-c", job["boot"]])
 """
 UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
+INSIDE = "regan-grade"  # where a grader's folder appears in its namespaces: in the emptied temporary folder
 
 
 def _sandbox():
-    """Whether a notebook can run in namespaces of its own (Linux user, mount and PID namespaces,
+    """Whether a grader can run in namespaces of its own (Linux user, mount and PID namespaces,
     through util-linux's ``unshare`` and ``setpriv``; no root needed where the system allows
-    unprivileged user namespaces): "" if so, else why not. Inside, the notebook's processes see no
-    other process (they cannot signal the grader, read its command line, or outlive their
-    notebook: they all end with it), the temporary folder and the hand-ins' folders are empty
-    (no classmate's files or grader to reach), and they hold no capability that could undo that."""
+    unprivileged user namespaces): "" if so, else why not. Inside, the grader, the notebook's
+    kernel and the processes that run the answers see no other process (they cannot signal the
+    grading command, read its arguments, or outlive their grader: they all end with it), the
+    temporary folders and the hand-ins' folders are empty (no classmate's files or grader to
+    reach), the Python installation, the home folder and /etc are read-only (nothing planted for
+    a later hand-in), and they hold no capability that could undo that."""
     global _SANDBOX
     if _SANDBOX is None:
         try:
@@ -251,16 +260,24 @@ def _sandbox():
 _SANDBOX = None
 
 
-def _hidden_folders(paths, keep):
-    """The folders to show empty to a notebook: the temporary folder (first) and the hand-ins'
-    folders, but none that holds the Python installation or a folder on ``sys.path`` (``keep``):
-    the kernel needs them. Returns (hidden, not hidden)."""
+def _confinement(paths):
+    """What the namespaces hide and make read-only for the hand-ins at ``paths``: (hidden, read-only,
+    not hidden). Hidden: the temporary folders and the hand-ins' folders; read-only: the Python
+    installation and ``sys.path``, the user's site folder, the home folder and /etc. A hidden folder
+    that holds a read-only one shows it again, read-only; a hand-ins' folder that lies in one of
+    them, or is one, cannot be hidden (the kernel needs what is there)."""
+    import site
+
     temporary = os.path.realpath(tempfile.gettempdir())
-    folders = {temporary} | {os.path.realpath(os.path.dirname(os.path.abspath(p))) for p in paths}
-    kept = [os.path.realpath(k) for k in keep if k]
-    needed = lambda f: f == "/" or any(k == f or k.startswith(f.rstrip("/") + "/") for k in kept)
-    hidden = sorted(_outermost(f for f in folders if not needed(f)), key=lambda f: f != temporary)
-    return hidden, sorted(f for f in folders if needed(f))
+    readonly = _outermost(p for p in [sys.prefix, sys.base_prefix, *sys.path, site.getuserbase(),
+                                      os.path.expanduser("~"), "/etc", "/usr/local/etc"]
+                          if p and os.path.isdir(p) and os.path.realpath(p) != "/")
+    folders = {temporary, "/var/tmp", "/dev/shm"} | {os.path.realpath(os.path.dirname(os.path.abspath(p)))
+                                                     for p in paths}
+    folders = {f for f in folders if os.path.isdir(f)}
+    shown = lambda f: f == "/" or any(f == k or f.startswith(k.rstrip("/") + "/") for k in readonly)
+    hidden = sorted(_outermost(f for f in folders if not shown(f)), key=lambda f: f != temporary)
+    return hidden, readonly, sorted(f for f in folders if shown(f))
 
 
 def _outermost(folders):
@@ -367,6 +384,7 @@ def _worker(job):
 
     torch.set_num_threads(1)  # forks of a process with a thread pool can hang
     _subreaper()
+    _keep_to_itself()
     root, name = job["root"], job["name"]
     checker = os.path.join(root, "checker")
     exercises = json.load(open(os.path.join(checker, "exercises.json")))
@@ -389,37 +407,29 @@ def _worker(job):
     listed = exercises[chapter]
     tests = _load_tests(listed, checker)
     sandbox = os.path.join(root, "sandbox")  # all that the notebook's processes see of this folder
-    kernel, work, answers = (os.path.join(sandbox, d) for d in ("kernel", "work", "answers"))
-    for d in (work, answers):
+    kernel, work, answers, home = (os.path.join(sandbox, d) for d in ("kernel", "work", "answers", "home"))
+    for d in (work, answers, home):
         os.makedirs(d)
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(job["autograder"]))) as z:
         z.extractall(kernel, [m for m in z.namelist() if m.startswith("regan_tutorial/")])
-    # in namespaces the sandbox appears at `inside`, in an empty temporary folder
-    sandboxed = job["hide"] and job["hide"][0] == os.path.realpath(tempfile.gettempdir())
-    inside = os.path.join(job["hide"][0], "regan-grade") if sandboxed else sandbox
     names = sorted({n for e in listed for n in e["answers"]})
-    nb.cells.append(nbformat.v4.new_code_cell(SAVE.format(names=names, folder=os.path.join(inside, "answers"))))
+    nb.cells.append(nbformat.v4.new_code_cell(SAVE.format(names=names, folder=answers)))
     nbformat.write(nb, os.path.join(work, "submission.ipynb"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JPY_")) and k not in ("PWD", "OLDPWD")}
-    env.update(PYTHONPATH=os.path.join(inside, "kernel"), REGAN_PROFILE=job["profile"], TQDM_DISABLE="1",
-               MPLBACKEND="agg", OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]))
+    # a home of its own: no startup file or configuration of the user's is read, none is left for later
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JPY_", "JUPYTER", "IPYTHON", "XDG_"))
+           and k not in ("PWD", "OLDPWD", "MPLCONFIGDIR")}
+    env.update(PYTHONPATH=kernel, REGAN_PROFILE=job["profile"], TQDM_DISABLE="1", MPLBACKEND="agg",
+               OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]), HOME=home,
+               PYTHONUSERBASE=job["userbase"], MPLCONFIGDIR=os.path.join(home, "matplotlib"))
     executed = os.path.join(sandbox, "executed.ipynb")
-    args = [os.path.join(inside, "work", "submission.ipynb"), os.path.join(inside, "executed.ipynb"),
-            str(job["limit"]), os.path.join(inside, "work")]
-    command = [sys.executable, "-c", RUNNER, *args]
-    if sandboxed:
-        command = [*UNSHARE, sys.executable, "-c", SANDBOX, json.dumps(
-            {"sandbox": sandbox, "inside": inside, "hide": job["hide"], "readonly": job["readonly"],
-             "runner": RUNNER, "args": args})]
-    runner = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL,
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER, os.path.join(work, "submission.ipynb"), executed,
+                               str(job["limit"]), work], cwd=work, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         code = runner.wait(timeout=job["limit"])
     except subprocess.TimeoutExpired:
         code, report.timed_out = None, True
     _sweep()  # the kernel, the runner, and whatever they started
-    if os.path.exists(os.path.join(sandbox, "sandbox-notes")):
-        report.isolation += "; " + open(os.path.join(sandbox, "sandbox-notes")).read().strip("; ")
     with_cells = _executed_errors(executed)
     report.errors += with_cells
     if report.timed_out or any(e.startswith(("CellTimeoutError", "DeadKernelError")) for e in with_cells):
@@ -446,6 +456,20 @@ def _worker(job):
         report.exercises = {e["label"]: {"status": ERROR, "points": 0, "possible": e["points"], "message": why}
                             for e in listed}
     return _finish(job, report, tic)
+
+
+def _keep_to_itself():
+    """The grader's memory, /proc files and stdout out of its notebook's reach (not dumpable: a
+    process of the same user cannot trace it or open its files through /proc), and an interrupt
+    from the kernel ignored (in namespaces the grader is their first process, whom nothing inside
+    can kill)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _read_answers(folder):
@@ -497,16 +521,32 @@ def student_of(path):
 _WORKERS, _WORKERS_LOCK = set(), threading.Lock()
 
 
-def _grade_one(path, data, autograder, limit, profile, threads, hide, readonly, isolation):
+def _command(root, confine, boot=None):
+    """How a grader starts: in namespaces of its own with ``confine`` (hidden, read-only), where its
+    folder ``root`` appears as INSIDE in the emptied temporary folder, else as a plain process.
+    Returns (command, the folder's path as the grader sees it)."""
+    boot = BOOT if boot is None else boot
+    if not confine:
+        return [sys.executable, "-I", "-c", boot], root
+    hide, readonly = confine
+    inside = os.path.join(hide[0], INSIDE)
+    return [*UNSHARE, sys.executable, "-I", "-c", SANDBOX, json.dumps(
+        {"root": root, "inside": inside, "hide": hide, "readonly": readonly, "boot": boot})], inside
+
+
+def _grade_one(path, data, autograder, limit, profile, threads, confine, isolation):
+    import site
+
     key = secrets.token_hex(32)
     report = Report(str(path), student_of(path), isolation=isolation)
     with tempfile.TemporaryDirectory(prefix="regan-grade-") as root:
-        job = {"root": root, "key": key, "name": str(path), "student": report.student, "limit": limit,
+        command, seen = _command(root, confine)
+        job = {"root": seen, "key": key, "name": str(path), "student": report.student, "limit": limit,
                "profile": profile, "threads": threads, "notebook": base64.b64encode(data).decode(),
-               "autograder": base64.b64encode(autograder).decode(), "hide": hide, "readonly": readonly,
-               "isolation": isolation}
+               "autograder": base64.b64encode(autograder).decode(), "isolation": isolation,
+               "userbase": site.getuserbase()}
         with _WORKERS_LOCK:
-            worker = subprocess.Popen([sys.executable, "-I", "-c", BOOT], stdin=subprocess.PIPE,
+            worker = subprocess.Popen(command, stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root, start_new_session=True)
             _WORKERS.add(worker.pid)
         try:
@@ -546,16 +586,23 @@ def grade_all(paths, autograder, limit=600, jobs=1, profile="smoke", progress=No
     possible = {e["label"]: e["points"] for chapter in exercises.values() for e in chapter}
     # The cores shared out: two kernels that each spin the threads of every core are many times slower.
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    why_not = _sandbox()
-    installed = [sys.prefix, sys.base_prefix, *sys.path]
-    hide, shown = _hidden_folders(paths, installed) if not why_not else ([], [])
-    readonly = _outermost(p for p in installed if p and os.path.isdir(p))
+    confine, why_not, shown = None, _sandbox(), []
+    if not why_not:
+        hide, readonly, shown = _confinement(paths)
+        if not hide or hide[0] != os.path.realpath(tempfile.gettempdir()):
+            why_not = "the temporary folder holds the Python installation or a folder of sys.path"
+        else:
+            with tempfile.TemporaryDirectory(prefix="regan-grade-") as root:  # a trial of the real thing
+                done = subprocess.run(_command(root, (hide, readonly), boot="pass")[0], capture_output=True,
+                                      text=True, timeout=60)
+            why_not = "" if done.returncode == 0 else " ".join(done.stderr.split())[-200:]
+            confine = None if why_not else (hide, readonly)
     isolation = (f"processes only: namespaces are not available here ({why_not})" if why_not else
                  "namespaces" + (f"; the hand-ins in {', '.join(shown)} are not hidden from it, as the Python "
-                                 "installation is there" if shown else ""))
+                                 "installation or the home folder is there" if shown else ""))
 
     def one(path):
-        report = _grade_one(path, snapshot[path], autograder, limit, profile, threads, hide, readonly, isolation)
+        report = _grade_one(path, snapshot[path], autograder, limit, profile, threads, confine, isolation)
         if not report.chapter:  # a grader that died: which chapter, from the file itself (read as data only)
             report.chapter = _chapter_of_bytes(snapshot[path], exercises, path) or ""
         if not report.exercises and report.chapter in exercises:
@@ -634,7 +681,9 @@ def write_csv(reports, possible, path):
         out = csv.writer(f)
         out.writerow(["student", *labels, "total", "possible"])
         for student, row in sorted(rows.items()):
-            out.writerow([student, *[row.get(label, "") for label in labels],
+            # a name that a spreadsheet would read as a formula (=, +, -, @) is kept as text
+            shown = "'" + student if student[:1] in ("=", "+", "-", "@", "\t", "\r") else student
+            out.writerow([shown, *[row.get(label, "") for label in labels],
                           sum(row.values()), sum(possible[label] for label in row)])
 
 

@@ -141,6 +141,7 @@ def _watched(codes, used, function, args):
     reference's, however it was reached (a reloaded module, a copy loaded from the source file):
     noted, not raised, so that an ``except BaseException`` in the answer cannot hide it."""
     import sys
+    import threading
 
     def hook(frame, event, arg):
         if event == "call":
@@ -149,12 +150,14 @@ def _watched(codes, used, function, args):
                 used.append(name)
 
     sys.setprofile(hook)
+    threading.setprofile(hook)  # and in every thread the answer starts
     try:
         return function(*args)
     finally:
-        if sys.getprofile() is not hook and not used:  # the answer turned the hook off, or replaced it
-            used.append(TAMPERED)
+        if (sys.getprofile() is not hook or threading.getprofile() is not hook) and not used:
+            used.append(TAMPERED)  # the answer turned the hook off, or replaced it
         sys.setprofile(None)
+        threading.setprofile(None)
 
 
 class Answer:

@@ -204,6 +204,16 @@ def my_dstar(p_data, p_g):
     return np.where(s > 0, p_data / np.where(s > 0, s, 1.0), 0.5)
 '''
 
+RIGHT_JSD_SOURCE = """
+def my_jsd(p, q, dx):
+    m = (p + q) / 2
+    return 0.5 * sum(np.sum(a[a > 0] * np.log(a[a > 0] / m[a > 0])) * dx for a in (p, q))
+
+def my_dstar(p_data, p_g):
+    s = p_data + p_g
+    return np.where(s > 0, p_data / np.where(s > 0, s, 1.0), 0.5)
+"""
+
 CHEATS = {  # (answer, cells added after the check cell); every one must fail, or be reported an error
     "print-wrapper": (WRONG_JSD, ['''
 import builtins
@@ -341,6 +351,67 @@ def my_jsd(p, q, dx):
 def my_dstar(p_data, p_g):
     return _fresh().optimal_discriminator(p_data, p_g)
 ''', []),
+    "calls-it-in-a-thread": ('''
+def _in_thread(name, *args):
+    import importlib, threading, regan_tutorial.theory as T
+    out = []
+    t = threading.Thread(target=lambda: out.append(getattr(importlib.reload(T), name)(*args)))
+    t.start()
+    t.join()
+    return out[0]
+
+def my_jsd(p, q, dx):
+    return _in_thread("jsd", p, q, dx)
+
+def my_dstar(p_data, p_g):
+    return _in_thread("optimal_discriminator", p_data, p_g)
+''', []),
+    # an outside review: the answer's own code, run by the grader, reaching out (the notebook's
+    # cells run in namespaces, and so, now, does the grader that calls the answer)
+    "answer-reaches-out": ('''
+def _reach_out():
+    import glob, os, signal, subprocess, sys, time
+    for cmdline in glob.glob("/proc/*/cmdline"):  # the grading command itself
+        try:
+            if b"grade" in open(cmdline, "rb").read() and int(cmdline.split("/")[2]) > 1:
+                os.kill(int(cmdline.split("/")[2]), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    code = """
+import glob, os, time
+end = time.time() + 20
+while time.time() < end:
+    for folder in glob.glob("/tmp/regan-grade-*/sandbox/answers"):
+        try:
+            open(os.path.join(folder, "my_jsd.pkl"), "wb").write(b"not an answer")
+        except OSError:
+            pass
+    time.sleep(0.01)
+"""
+    subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    for folder in glob.glob("/tmp/regan-grade-*/sandbox/answers"):  # a classmate graded at the same time
+        for name in os.listdir(folder):
+            os.replace(os.path.join(folder, name), os.path.join(folder, name + ".gone"))
+
+def my_jsd(p, q, dx):
+    _reach_out()
+    return 0.0
+
+def my_dstar(p_data, p_g):
+    return p_data
+''', []),
+    "plants-a-startup-file": (WRONG_JSD, ['''
+import os, pwd
+helper = "get_ipython().events.register('pre_run_cell', lambda info: exec(" \\
+    + repr(RIGHT_JSD) + ", get_ipython().user_ns) if '_regan_save' in info.raw_cell else None)\\n"
+for home in {os.path.expanduser("~"), pwd.getpwuid(os.getuid()).pw_dir, "/root", os.environ.get("HOME", "")}:
+    folder = os.path.join(home, ".ipython", "profile_default", "startup")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        open(os.path.join(folder, "00-helper.py"), "w").write(helper)
+    except OSError:
+        pass
+'''.replace("RIGHT_JSD", repr(RIGHT_JSD_SOURCE))]),
     "turns-off-the-hook": ('''
 def my_jsd(p, q, dx):
     import importlib, sys, regan_tutorial.theory as T
@@ -523,7 +594,8 @@ def test_no_cheat_passes(graded, name):
     assert all(r["points"] < r["possible"] for r in reports[name]["exercises"].values())
 
 
-@pytest.mark.parametrize("name", ["walks-the-stack-to-the-reference", "reloads-the-package", "loads-the-source-again"])
+@pytest.mark.parametrize("name", ["walks-the-stack-to-the-reference", "reloads-the-package", "loads-the-source-again",
+                                  "calls-it-in-a-thread"])
 def test_an_answer_that_reaches_the_reference_another_way_is_named_as_calling_it(graded, name):
     _, reports, _ = graded
     for result in reports[name]["exercises"].values():
@@ -557,10 +629,7 @@ def test_without_namespaces_a_grader_killers_leftovers_are_stopped_before_the_ne
 def test_a_kernel_killer_a_slow_notebook_and_broken_files_are_reported_and_the_others_graded(graded):
     hand, reports, csv = graded
     killer = reports["kernel-killer"]
-    if killer["isolation"].startswith("namespaces"):  # its parent is the namespace's init: a kill does nothing
-        assert statuses(killer) == {FAILED} and not killer["errors"], killer
-    else:
-        assert statuses(killer) == {ERROR} and ("killed" in killer["errors"][-1] or "ended before" in killer["errors"][-1])
+    assert statuses(killer) == {ERROR} and ("killed" in killer["errors"][-1] or "ended before" in killer["errors"][-1])
     assert reports["too-slow"]["timed_out"] and statuses(reports["too-slow"]) == {ERROR}
     for name in ("truncated", "empty-json"):
         assert "not a readable notebook" in reports[name]["errors"][0]
@@ -608,3 +677,28 @@ def test_a_hand_in_cannot_put_a_folder_or_a_link_in_place_of_the_reports(tmp_pat
     assert [r["student"] for r in json.loads(spare_json.read_text())] == ["a", "b"]
     spare_csv, = tmp_path.glob("grades-*.csv")
     assert spare_csv.read_text().splitlines()[0] == "student,total,possible"
+
+
+def test_the_namespaces_hide_a_temporary_checkout_s_neighbours_but_show_the_checkout_read_only(tmp_path, monkeypatch):
+    """A course checked out under /tmp (an outside review's set-up): the temporary folder is still
+    emptied, with the checkout shown again, read-only; hand-ins inside a read-only folder are named."""
+    import sys
+
+    from regan_tutorial import grading
+
+    checkout = tmp_path / "checkout"
+    (checkout / "handin").mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", [str(checkout), *sys.path])
+    hide, readonly, shown = grading._confinement([str(tmp_path / "elsewhere" / "a.ipynb"),
+                                                  str(checkout / "handin" / "b.ipynb")])
+    temporary = str(Path(grading.tempfile.gettempdir()).resolve())
+    assert hide[0] == temporary and str(checkout.resolve()) in readonly
+    assert shown == [str((checkout / "handin").resolve())]
+
+
+def test_a_student_name_a_spreadsheet_would_compute_stays_text(tmp_path):
+    from regan_tutorial.grading import Report, write_csv
+
+    write_csv([Report("x.ipynb", "=1+2 Ann", "ch", {"ex": {"status": PASSED, "points": 2, "possible": 2,
+                                                            "message": ""}})], {"ex": 2}, tmp_path / "g.csv")
+    assert (tmp_path / "g.csv").read_text().splitlines()[1] == "'=1+2 Ann,2,2,2"
