@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from regan_tutorial import book
+from regan_tutorial import book, grading
 from regan_tutorial.editions import student_edition
 from regan_tutorial.grading import ERROR, FAILED, NOT_ATTEMPTED, PASSED, checker_calls, exercises_of, ok_test
 
@@ -479,6 +479,11 @@ for path in found:
 """
 
 
+# cheats that "processes only" grading does not stop (book/instructors.md says so), or that would
+# leave a file in the home of whoever runs the tests: tried only where the namespaces are there
+NEEDS_NAMESPACES = {"answer-reaches-out", "plants-a-startup-file", "copycat"}
+
+
 def handin(edition, answers, target, extra=(), metadata=None):
     nb = nbformat.read(edition, as_version=4)
     for i, cell in enumerate(list(nb.cells)):
@@ -511,7 +516,8 @@ def graded(tmp_path_factory):
     jsd = edition["ex-theory-code-jsd"]
     (hand / "untouched__mini-ex-theory-code-jsd.ipynb").write_bytes(jsd.read_bytes())
     for name, (answer, extra) in CHEATS.items():
-        handin(jsd, answer, hand / f"{name}__mini-ex-theory-code-jsd.ipynb", extra)
+        if name not in NEEDS_NAMESPACES or not grading._sandbox():
+            handin(jsd, answer, hand / f"{name}__mini-ex-theory-code-jsd.ipynb", extra)
     handin(jsd, WRONG_JSD, hand / "edits-metadata__mini-ex-theory-code-jsd.ipynb",
            metadata={"checks": {"ex-theory-code-jsd": "print('jsd: all checks passed.')"}})
     report, victim = tmp / "report.json", hand / "jsd-loops__mini-ex-theory-code-jsd.ipynb"
@@ -523,8 +529,9 @@ open({str(victim)!r}, "w").write("{{}}")  # and a classmate's hand-in overwritte
 '''])
     handin(jsd, WRONG_JSD, hand / "swaps-answers__mini-ex-theory-code-jsd.ipynb",
            [SWAPPER.format(right=RIGHT["jsd-loops"][1])])
-    handin(jsd, WRONG_JSD, hand / "copycat__mini-ex-theory-code-jsd.ipynb",
-           [COPYCAT.format(classmate=str(hand / "jsd-loops__mini-ex-theory-code-jsd.ipynb"))])
+    if not grading._sandbox():
+        handin(jsd, WRONG_JSD, hand / "copycat__mini-ex-theory-code-jsd.ipynb",
+               [COPYCAT.format(classmate=str(hand / "jsd-loops__mini-ex-theory-code-jsd.ipynb"))])
     handin(jsd, WRONG_JSD, hand / "zz-innocent-wrong__mini-ex-theory-code-jsd.ipynb")  # graded after the disk cheat
     handin(jsd, WRONG_JSD, hand / "too-slow__mini-ex-theory-code-jsd.ipynb", ["import time\ntime.sleep(25)"] * 3)
     (hand / "truncated__mini-ex-theory-code-jsd.ipynb").write_text(jsd.read_text()[:500])
@@ -590,6 +597,8 @@ def test_the_untouched_handout_is_not_attempted(graded):
                                   "swaps-answers", "copycat"])
 def test_no_cheat_passes(graded, name):
     _, reports, _ = graded
+    if name in NEEDS_NAMESPACES and name not in reports:
+        pytest.skip("graded as processes only here: book/instructors.md says what that does not stop")
     assert statuses(reports[name]) <= {FAILED, ERROR}, reports[name]
     assert all(r["points"] < r["possible"] for r in reports[name]["exercises"].values())
 
@@ -605,8 +614,6 @@ def test_an_answer_that_reaches_the_reference_another_way_is_named_as_calling_it
 
 
 def test_the_class_ran_in_namespaces_where_the_system_allows_them(graded):
-    from regan_tutorial import grading
-
     _, reports, _ = graded
     expected = "namespaces" if not grading._sandbox() else "processes only"
     assert all(r["isolation"].startswith(expected) for r in reports.values())
@@ -615,8 +622,6 @@ def test_the_class_ran_in_namespaces_where_the_system_allows_them(graded):
 def test_without_namespaces_a_grader_killers_leftovers_are_stopped_before_the_next_hand_in(graded, monkeypatch):
     """Where namespaces are not available (processes only), graded one at a time: the swapper's
     process is stopped when its grader dies, so the classmate graded next keeps its own answer."""
-    from regan_tutorial import grading
-
     hand, _, _ = graded
     monkeypatch.setattr(grading, "_SANDBOX", "turned off for this test")
     paths = [str(hand / "swaps-answers__mini-ex-theory-code-jsd.ipynb"),
@@ -654,8 +659,6 @@ def test_a_classmates_overwritten_hand_in_is_graded_as_handed_in_and_flagged(gra
 def test_a_hand_in_cannot_put_a_folder_or_a_link_in_place_of_the_reports(tmp_path, monkeypatch):
     """The reports are opened before any hand-in runs: one that makes a folder at the --json path
     and links the --csv path to a classmate's notebook neither stops them nor redirects them."""
-    from regan_tutorial import grading
-
     hand_in, classmate = tmp_path / "a__01_gan_theory.ipynb", tmp_path / "b__01_gan_theory.ipynb"
     for path in (hand_in, classmate):
         path.write_text("{}")
@@ -683,8 +686,6 @@ def test_the_namespaces_hide_a_temporary_checkout_s_neighbours_but_show_the_chec
     """A course checked out under /tmp (an outside review's set-up): the temporary folder is still
     emptied, with the checkout shown again, read-only; hand-ins inside a read-only folder are named."""
     import sys
-
-    from regan_tutorial import grading
 
     checkout = tmp_path / "checkout"
     (checkout / "handin").mkdir(parents=True)
