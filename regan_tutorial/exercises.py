@@ -37,7 +37,7 @@ TIME_LIMIT = 30.0  # seconds for one call of a student's function; ample for the
 # the student edition's listings (regan_tutorial.editions)
 REFERENCES = {
     "check_optimal_discriminator": ("theory.optimal_discriminator",),
-    "check_jsd": ("theory.jsd",),
+    "check_jsd": ("theory.jsd", "theory.virtual_training_criterion"),  # C(G) = -log 4 + 2 JSD
     "check_modes_captured": ("metrics.mode_coverage",),
     "check_discriminator_loss": ("losses.discriminator_loss",),
     # input_gradient_norm2 is the double back-propagation at the heart of both exercises
@@ -163,7 +163,7 @@ def _call(fn, *args, wrt=(), collect=None):
     """``fn(*args)`` as (result, None), or (None, what went wrong). For an answer run in its own
     process (the grader's), ``wrt`` names the tensors whose gradients the checker will take and
     ``collect`` what the checker's own callables recorded during the call."""
-    from .remote import TAMPERED, UsesPackage
+    from .remote import PATCHED, TAMPERED, UsesPackage
 
     if not callable(fn):
         return None, f"the checker needs a function, got a {type(fn).__name__}"
@@ -178,6 +178,8 @@ def _call(fn, *args, wrt=(), collect=None):
         if err.args[0] == TAMPERED:
             return None, ("it turned off or replaced the grader's profile hook (sys.setprofile), which watches "
                           "for calls of the package's own function: an answer has no reason to.")
+        if err.args[0] == PATCHED:
+            return None, "it replaced a function of the checker while the checker ran: an answer has no reason to."
         return None, (f"it calls the package's own {err.args[0]}: the exercise is to write it yourself, "
                       "without calling it (the checker compares your version with it).")
     except NotImplementedError:

@@ -50,7 +50,8 @@ from pathlib import Path
 
 PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "error"
 POINTS = 2  # per code exercise, unless its solution cell's metadata.regan.points says otherwise
-HIDDEN_SEEDS = (1, 2)  # the autograder's hidden cases: each checker again, its random cases drawn anew
+HIDDEN_SEEDS = 2  # the autograder's hidden cases: each checker again on random cases drawn anew, from
+# seeds that each autograder draws for itself (a student can run the checker with any seed, not these)
 CHECK_SECONDS = 300  # the checks' own budget per notebook, on top of the notebook's limit
 
 
@@ -101,10 +102,11 @@ def exercises_of(root="."):
     return found
 
 
-def ok_test(exercise):
-    """The otter-grader OK-format test of one exercise: each checker call, public and hidden."""
+def ok_test(exercise, hidden=(1, 2)):
+    """The otter-grader OK-format test of one exercise: each checker call, public (seed 0) and
+    hidden (the seeds ``hidden``)."""
     cases = []
-    for seed in (0, *HIDDEN_SEEDS):
+    for seed in (0, *hidden):
         for call in exercise["calls"]:
             code = call[:-1] + f", seed={seed}, quiet=True)"
             cases.append({"code": f">>> {code}", "hidden": bool(seed), "locked": False})
@@ -120,7 +122,8 @@ def build_autograder(root="."):
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         for chapter in exercises.values():
             for exercise in chapter:
-                z.writestr(f"tests/{exercise['label']}.py", "test = " + pprint.pformat(ok_test(exercise)) + "\n")
+                hidden = [1 + secrets.randbelow(10 ** 9) for _ in range(HIDDEN_SEEDS)]
+                z.writestr(f"tests/{exercise['label']}.py", "test = " + pprint.pformat(ok_test(exercise, hidden)) + "\n")
         z.writestr("exercises.json", json.dumps(exercises, indent=1))
         z.writestr("otter_config.json", json.dumps({"name": "regan-tutorial", "pdf": False,
                                                     "note": "graded by regan_tutorial.grading, not otter grade"}))
@@ -269,9 +272,13 @@ def _confinement(paths):
     import site
 
     temporary = os.path.realpath(tempfile.gettempdir())
-    readonly = _outermost(p for p in [sys.prefix, sys.base_prefix, *sys.path, site.getuserbase(),
+    # the working folder is on sys.path only because `python -m` puts it there: the graders import
+    # their own copy of the package, so it is not kept (hand-ins in it are hidden)
+    here = os.path.realpath(os.getcwd())
+    path = [p for p in sys.path if p and os.path.realpath(p) != here]
+    readonly = _outermost(p for p in [sys.prefix, sys.base_prefix, *path, site.getuserbase(),
                                       os.path.expanduser("~"), "/etc", "/usr/local/etc"]
-                          if p and os.path.isdir(p) and os.path.realpath(p) != "/")
+                          if os.path.isdir(p) and os.path.realpath(p) != "/")
     folders = {temporary, "/var/tmp", "/dev/shm"} | {os.path.realpath(os.path.dirname(os.path.abspath(p)))
                                                      for p in paths}
     folders = {f for f in folders if os.path.isdir(f)}
@@ -599,7 +606,7 @@ def grade_all(paths, autograder, limit=600, jobs=1, profile="smoke", progress=No
             confine = None if why_not else (hide, readonly)
     isolation = (f"processes only: namespaces are not available here ({why_not})" if why_not else
                  "namespaces" + (f"; the hand-ins in {', '.join(shown)} are not hidden from it, as the Python "
-                                 "installation or the home folder is there" if shown else ""))
+                                 "installation, the home folder or a folder of sys.path is there" if shown else ""))
 
     def one(path):
         report = _grade_one(path, snapshot[path], autograder, limit, profile, threads, confine, isolation)

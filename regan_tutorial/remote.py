@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 TAMPERED = "sys.setprofile"  # noted where the answer turned off or replaced the grader's profile hook
+PATCHED = "the checker"  # noted where the answer replaced a helper of the checker while it ran
+CHECKER_HELPERS = ("_last_operation", "_operations")  # what the checker reads in the answer's process
 
 
 class UsesPackage(BaseException):
@@ -136,28 +138,46 @@ def _forbid(qualified_names):
     return codes
 
 
-def _watched(codes, used, function, args):
-    """``function(*args)`` with a profile hook that notes in ``used`` each call of code that is a
-    reference's, however it was reached (a reloaded module, a copy loaded from the source file):
-    noted, not raised, so that an ``except BaseException`` in the answer cannot hide it."""
+def _watched(codes, notes, function, args):
+    """``function(*args)`` with a profile hook that writes to the pipe ``notes`` each call of code
+    that is a reference's, however it was reached (a reloaded module, a copy loaded from the source
+    file, a thread): written to a pipe the parent reads, so that nothing the answer does afterwards
+    (an ``except BaseException``, a walk up the stack) takes it back. The checker's own helpers,
+    replaced by the answer while it runs, are put back and that too is written."""
     import sys
     import threading
+
+    from . import exercises
+
+    helpers = {name: getattr(exercises, name) for name in CHECKER_HELPERS}
+
+    def note(name):
+        try:
+            os.write(notes, name.encode() + b"\n")
+        except OSError:  # the answer closed the pipe: nothing it returns counts
+            os._exit(3)
 
     def hook(frame, event, arg):
         if event == "call":
             name = codes.get((frame.f_code.co_code, frame.f_code.co_names, repr(frame.f_code.co_consts)))
-            if name and name not in used:
-                used.append(name)
+            if name:
+                note(name)
+        elif event == "return" and any(vars(exercises).get(k) is not v for k, v in helpers.items()):
+            vars(exercises).update(helpers)
+            note(PATCHED)
 
     sys.setprofile(hook)
     threading.setprofile(hook)  # and in every thread the answer starts
     try:
         return function(*args)
     finally:
-        if (sys.getprofile() is not hook or threading.getprofile() is not hook) and not used:
-            used.append(TAMPERED)  # the answer turned the hook off, or replaced it
+        if sys.getprofile() is not hook or threading.getprofile() is not hook:
+            note(TAMPERED)  # the answer turned the hook off, or replaced it
         sys.setprofile(None)
         threading.setprofile(None)
+        if any(vars(exercises).get(k) is not v for k, v in helpers.items()):
+            vars(exercises).update(helpers)
+            note(PATCHED)
 
 
 class Answer:
@@ -187,9 +207,8 @@ class Answer:
             raise NameError(f"name {self.name!r} is not defined in the notebook")
         return dill.loads(saved)
 
-    def _child(self, args, wrt, collect, probe):
+    def _child(self, args, wrt, collect, probe, notes):
         codes = _forbid(self.forbid)  # from here on, no reference of the exercise is reachable by name
-        used = []
         try:
             obj = self._load()
             for candidate in (obj, getattr(obj, "__wrapped__", None), getattr(obj, "func", None)):
@@ -197,10 +216,8 @@ class Answer:
                 if name:
                     raise UsesPackage(name)
             if probe is not None:
-                return {"value": _portable(probe(obj))}
-            got = _watched(codes, used, obj, args)
-            if used:
-                raise UsesPackage(used[0])
+                return {"value": _portable(_watched(codes, notes, probe, (obj,)))}
+            got = _watched(codes, notes, obj, args)
             message = {"value": _portable(got)}
             if torch.is_tensor(got) and got.requires_grad:
                 from .exercises import _last_operation, _operations
@@ -225,20 +242,23 @@ class Answer:
         """``answer(*args)`` in a forked child; ``probe(answer)`` instead, if given (e.g. to describe a net)."""
         wrt = list(wrt)
         read, write = os.pipe()
+        notes_read, notes = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns into the checker's code
             try:
                 os.close(read)
+                os.close(notes_read)
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
-                message = self._child(args, wrt, collect, probe)
+                message = self._child(args, wrt, collect, probe, notes)
                 buffer = io.BytesIO()
                 torch.save(message, buffer)
                 os.write(write, buffer.getvalue())
             finally:
                 os._exit(0)
         os.close(write)
+        os.close(notes)
         chunks = []
         try:
             while True:
@@ -253,6 +273,14 @@ class Answer:
             except ProcessLookupError:
                 pass
             os.waitpid(pid, 0)
+            os.set_blocking(notes_read, False)  # the child and all it started are gone or hold no pipe now
+            try:
+                noted = os.read(notes_read, 1 << 16)
+            except BlockingIOError:
+                noted = b""
+            os.close(notes_read)
+        if noted:
+            raise UsesPackage(noted.split(b"\n", 1)[0].decode(errors="replace"))
         try:
             message = torch.load(io.BytesIO(b"".join(chunks)), weights_only=True)
         except Exception:

@@ -140,6 +140,48 @@ def my_js_regularizer(d_real, x_real, d_fake, x_fake):
     "linear-discriminator": ("ex-dcgan-code", '''
 my_net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1), torch.nn.Flatten(0))
 ''', "no convolution"),
+    # an outside review: ways past the reference check and the checker's own helpers
+    "clears-the-notes": ("ex-theory-code-jsd", '''
+def _quietly(name, *args):
+    import importlib, sys, regan_tutorial.theory as T
+    value = getattr(importlib.reload(T), name)(*args)
+    f = sys._getframe(1)
+    while f is not None:  # empty whatever list of notes the grader keeps
+        for v in list(f.f_locals.values()) if f.f_code.co_filename.endswith("remote.py") else []:
+            if isinstance(v, (list, set, dict)):
+                v.clear()
+        f = f.f_back
+    return value
+
+def my_jsd(p, q, dx):
+    return _quietly("jsd", p, q, dx)
+
+def my_dstar(p_data, p_g):
+    return _quietly("optimal_discriminator", p_data, p_g)
+''', "package's own theory.jsd"),
+    "via-the-criterion": ("ex-theory-code-jsd", '''
+def my_jsd(p, q, dx):
+    return (theory.virtual_training_criterion(p, q, dx) + np.log(4)) / 2
+
+def my_dstar(p_data, p_g):
+    s = p_data + p_g
+    return np.where(s > 0, p_data / np.where(s > 0, s, 1.0), 0.5)
+''', "package's own theory.virtual_training_criterion"),
+    "forges-the-conv-ops": ("ex-dcgan-code", '''
+class Forger(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.LeakyReLU(0.2),
+                                       torch.nn.Linear(64, 1), torch.nn.Flatten(0))
+
+    def forward(self, x):
+        import regan_tutorial.exercises as E
+        E._operations = lambda out, limit=0: {"ConvolutionBackward0"}
+        E._last_operation = lambda out: "AddmmBackward0"
+        return self.net(x)
+
+my_net = Forger()
+''', "replaced a function of the checker"),
     "wrapper-of-the-package": ("ex-theory-code-jsd", '''
 def my_jsd(p, q, dx):
     return theory.jsd(p, q, dx)
@@ -703,3 +745,28 @@ def test_a_student_name_a_spreadsheet_would_compute_stays_text(tmp_path):
     write_csv([Report("x.ipynb", "=1+2 Ann", "ch", {"ex": {"status": PASSED, "points": 2, "possible": 2,
                                                             "message": ""}})], {"ex": 2}, tmp_path / "g.csv")
     assert (tmp_path / "g.csv").read_text().splitlines()[1] == "'=1+2 Ann,2,2,2"
+
+
+def test_each_autograder_draws_its_own_hidden_seeds(tmp_path):
+    """The hidden cases' seeds are not the 1 and 2 a student could guess and run in the notebook."""
+    import zipfile
+
+    root = mini_book(tmp_path / "src")
+    seeds = []
+    for _ in range(2):
+        with zipfile.ZipFile(__import__("io").BytesIO(grading.build_autograder(root))) as z:
+            seeds.append(z.read("tests/ex-theory-code-jsd.py").decode())
+    assert seeds[0] != seeds[1] and "seed=1," not in seeds[0] and "seed=0," in seeds[0]
+
+
+def test_the_working_folder_is_hidden_though_python_m_puts_it_on_sys_path(tmp_path, monkeypatch):
+    """An outside review graded from the folder that held the hand-ins' folder: it was read-only
+    but visible, and a copycat read a classmate there."""
+    import sys
+
+    (tmp_path / "handin").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    hide, readonly, shown = grading._confinement([str(tmp_path / "handin" / "a.ipynb")])
+    assert any(str((tmp_path / "handin").resolve()).startswith(h) for h in hide)
+    assert str(tmp_path.resolve()) not in readonly and not shown
