@@ -4,6 +4,7 @@ and studies too long for a chapter's budget, stored with what made them.
 Built on :func:`regan_tutorial.train.train`; kept apart so that the loop depends on the losses alone.
 """
 
+import base64
 import functools
 import json
 import subprocess
@@ -392,17 +393,19 @@ def mnist_ablation_rows(common, arms, train_images, held_out, classifier, only=N
         with torch.no_grad():
             samples = g(z.repeat(copies, 1)).view(copies, n_eval, 1, 28, 28)
         qualities = [sample_quality(s, held_out, classifier) for s in samples]
-        first = ((samples[0, :16, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        first = ((samples[0, :16] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
         rows[name] = {"fid": [round(q.fid, 1) for q in qualities],
                       "confident": [round(q.confident, 4) for q in qualities],
-                      "quality": [str(q) for q in qualities], "samples": first.cpu().tolist(),
+                      "quality": [str(q) for q in qualities],
+                      "samples": base64.b64encode(first.cpu().numpy().tobytes()).decode(),
                       "seconds": round(history.seconds[-1], 1)}
     return rows
 
 
-def uint8_images(rows):
-    """A stored study's 8-bit images (lists of 28 x 28 rows) back as a tensor in [-1, 1], (N, 1, 28, 28)."""
-    return torch.tensor(rows, dtype=torch.float32).unsqueeze(1) / 127.5 - 1
+def uint8_images(text):
+    """A stored study's 28 x 28 images (8-bit pixels, base64) back as a tensor in [-1, 1], (N, 1, 28, 28)."""
+    pixels = torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
+    return pixels.view(-1, 1, 28, 28).float() / 127.5 - 1
 
 
 def mnist_study_rows(common, arms, train_images, held_out, classifier, z_eval, only=None, progress=False,

@@ -171,3 +171,11 @@ def test_a_stored_leaderboard_is_refused_once_a_loss_or_the_scoring_changes(monk
         m.setattr(metrics.mode_coverage, "__code__", _two_std_coverage.__code__)
         with pytest.raises(ValueError, match=r"\(scoring differ\)"):
             studies.load_study("leaderboard_ring", studies.leaderboard_settings("ring"))
+
+
+def test_the_ablation_s_stored_samples_come_back_as_the_images_the_chapter_shows():
+    record = studies.load_study("mnist_ablation", dict(zip(("common", "arms"), studies.mnist_ablation())))
+    for row in record["rows"].values():
+        images = studies.uint8_images(row["samples"])
+        assert images.shape == (16, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
+        assert len(row["fid"]) == len(row["confident"]) == record["settings"]["common"]["copies"]
