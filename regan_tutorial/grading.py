@@ -356,14 +356,14 @@ def _load_tests(exercises, checker):
     return {e["label"]: OKTestFile.from_file(os.path.join(checker, "tests", f"{e['label']}.py")) for e in exercises}
 
 
-def _grade_tests(exercises, tests, answers_dir):
+def _grade_tests(exercises, tests, answers):
     """Run the chapter's otter tests with the checkers of this process on the answers in their own processes."""
     from regan_tutorial import exercises as checks
     from regan_tutorial.remote import Answer
 
     graded = {}
     for exercise in exercises:
-        env = {"exercises": checks, **{n: Answer(n, answers_dir) for n in exercise["answers"]}}
+        env = {"exercises": checks, **{n: Answer(n, answers) for n in exercise["answers"]}}
         test = tests[exercise["label"]]
         test.run(env)
         failed = [(r, _message(r)) for r in test.test_case_results if not r.passed]

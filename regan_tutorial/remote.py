@@ -106,14 +106,6 @@ def _rebuild(item, wrt=(), grads=None, error=None, ops=None):
     return Opaque(item["type"])
 
 
-def _files(folder):
-    found = {}
-    for name in os.listdir(folder):
-        with open(os.path.join(folder, name), "rb") as f:
-            found[name] = f.read()
-    return found
-
-
 def _code_key(function):
     code = getattr(function, "__code__", None)
     return None if code is None else (code.co_code, code.co_names, repr(code.co_consts))
@@ -151,6 +143,11 @@ def _watched(codes, notes, function, args):
 
     helpers = {name: getattr(exercises, name) for name in CHECKER_HELPERS}
 
+    def restore():  # the checker's helpers, if the answer replaced them
+        if any(vars(exercises).get(k) is not v for k, v in helpers.items()):
+            vars(exercises).update(helpers)
+            note(PATCHED)
+
     def note(name):
         try:
             os.write(notes, name.encode() + b"\n")
@@ -162,9 +159,8 @@ def _watched(codes, notes, function, args):
             name = codes.get((frame.f_code.co_code, frame.f_code.co_names, repr(frame.f_code.co_consts)))
             if name:
                 note(name)
-        elif event == "return" and any(vars(exercises).get(k) is not v for k, v in helpers.items()):
-            vars(exercises).update(helpers)
-            note(PATCHED)
+        elif event == "return":
+            restore()
 
     sys.setprofile(hook)
     threading.setprofile(hook)  # and in every thread the answer starts
@@ -175,14 +171,12 @@ def _watched(codes, notes, function, args):
             note(TAMPERED)  # the answer turned the hook off, or replaced it
         sys.setprofile(None)
         threading.setprofile(None)
-        if any(vars(exercises).get(k) is not v for k, v in helpers.items()):
-            vars(exercises).update(helpers)
-            note(PATCHED)
+        restore()
 
 
 class Answer:
-    """The student's ``name``, saved by the kernel to ``folder/name.pkl``, called in a forked child;
-    ``folder`` may also be those files as {file name: bytes}, read before any check runs.
+    """The student's ``name``, saved by the kernel as ``name.pkl`` among ``files`` ({file name:
+    bytes}, read by the grader before any check runs), called in a forked child.
 
     ``forbid`` names the package's reference functions of the exercise ("theory.jsd"); ``collected``
     holds, after a call with ``collect``, what that function returned in the child.
@@ -190,8 +184,8 @@ class Answer:
 
     remote = True
 
-    def __init__(self, name, folder, forbid=()):
-        self.name, self.folder, self.forbid, self.collected = name, folder, tuple(forbid), None
+    def __init__(self, name, files, forbid=()):
+        self.name, self.files, self.forbid, self.collected = name, files, tuple(forbid), None
 
     def __call__(self, *args):
         return self.call(args)
@@ -199,8 +193,7 @@ class Answer:
     def _load(self):
         import dill
 
-        files = self.folder if isinstance(self.folder, dict) else _files(self.folder)
-        saved, error = files.get(f"{self.name}.pkl"), files.get(f"{self.name}.pkl.error")
+        saved, error = self.files.get(f"{self.name}.pkl"), self.files.get(f"{self.name}.pkl.error")
         if error is not None:
             raise RuntimeError(f"{self.name} could not be saved for grading ({error.decode(errors='replace').strip()})")
         if saved is None:
