@@ -2,7 +2,8 @@
 
 The tutorial's fully connected GAN with one design choice changed at a time (the prior, ReLU,
 no dropout in D, a narrow D, momentum SGD), three seeds per setting trained at once as one
-batched model, 2,500 steps each (``studies.mnist_ablation``). About five minutes on a 2-core CPU:
+batched model, 2,500 steps each (``studies.mnist_ablation``). About four minutes on a 2-core CPU
+(the file records its wall time):
 too long beside the rest of the chapter's five-minute budget, so the chapter shows this file and
 re-runs two of its rows, which must match the stored ones exactly on the CPU that made them.
 Run: ``REGAN_MNIST=bundled python benchmarks/study_mnist.py``.
