@@ -233,22 +233,28 @@ mount(f"/proc/self/fd/{root}", job["inside"], None, 4096)  # MS_BIND: this grade
 os.chdir(job["inside"])
 for fd in (root, *again.values()):
     os.close(fd)
+import fcntl, socket, struct  # a network of its own, the loopback only: up, for the kernel's connection
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    flags = struct.unpack_from("H", fcntl.ioctl(s, 0x8913, struct.pack("16s24x", b"lo")), 16)[0]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH22x", b"lo", flags | 1))  # SIOCGIFFLAGS, SIOCSIFFLAGS: IFF_UP
 os.execvp("setpriv", ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs",
                       sys.executable, "-I", "-c", job["boot"]])
 """
-UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
+UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--net", "--fork", "--kill-child",
+           "--mount-proc"]
 INSIDE = "regan-grade"  # where a grader's folder appears in its namespaces: in the emptied temporary folder
 
 
 def _sandbox():
-    """Whether a grader can run in namespaces of its own (Linux user, mount and PID namespaces,
+    """Whether a grader can run in namespaces of its own (Linux user, mount, PID and network namespaces,
     through util-linux's ``unshare`` and ``setpriv``; no root needed where the system allows
     unprivileged user namespaces): "" if so, else why not. Inside, the grader, the notebook's
     kernel and the processes that run the answers see no other process (they cannot signal the
     grading command, read its arguments, or outlive their grader: they all end with it), the
     temporary folders and the hand-ins' folders are empty (no classmate's files or grader to
     reach), the Python installation, the home folder and /etc are read-only (nothing planted for
-    a later hand-in), and they hold no capability that could undo that."""
+    a later hand-in), their network is a loopback of their own (no server to ask for an answer or
+    send one to), and they hold no capability that could undo that."""
     global _SANDBOX
     if _SANDBOX is None:
         try:

@@ -6,14 +6,18 @@ minutes: right answers in other styles, typical wrong answers that used to pass,
 handout, cheats, a kernel-killer, a notebook that runs too long, and files that are no notebooks.
 """
 
+import contextlib
 import json
+import socketserver
 import textwrap
+import threading
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from regan_tutorial import book, grading
+from regan_tutorial import book, grading, theory
 from regan_tutorial.editions import student_edition
 from regan_tutorial.grading import ERROR, FAILED, NOT_ATTEMPTED, PASSED, checker_calls, exercises_of, ok_test
 
@@ -520,10 +524,38 @@ for path in found:
             break
 """
 
+# an answer that asks a process outside the grader (here one the test runs, on the loopback) to
+# compute it with the package: no reference check inside can see that call
+ASKS_OUTSIDE = """
+import json, socket
+
+def my_jsd(p, q, dx):
+    with socket.create_connection(("127.0.0.1", {port}), 5) as s:
+        s.sendall(json.dumps([np.asarray(p).tolist(), np.asarray(q).tolist(), float(dx)]).encode() + b"\\n")
+        return json.loads(s.makefile().readline())
+""" + WRONG_JSD.split("\n\n", 1)[1]
+
+
+@contextlib.contextmanager
+def jsd_server():
+    """A server outside the graders that computes the JSD with the package; yields its port."""
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            p, q, dx = json.loads(self.rfile.readline())
+            self.wfile.write(json.dumps(float(theory.jsd(np.array(p), np.array(q), dx))).encode() + b"\n")
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+
 
 # cheats that "processes only" grading does not stop (book/instructors.md says so), or that would
 # leave a file in the home of whoever runs the tests: tried only where the namespaces are there
-NEEDS_NAMESPACES = {"answer-reaches-out", "plants-a-startup-file", "copycat"}
+NEEDS_NAMESPACES = {"answer-reaches-out", "plants-a-startup-file", "copycat", "asks-outside"}
 
 
 def handin(edition, answers, target, extra=(), metadata=None):
@@ -571,7 +603,10 @@ open({str(victim)!r}, "w").write("{{}}")  # and a classmate's hand-in overwritte
 '''])
     handin(jsd, WRONG_JSD, hand / "swaps-answers__mini-ex-theory-code-jsd.ipynb",
            [SWAPPER.format(right=RIGHT["jsd-loops"][1])])
+    server = contextlib.ExitStack()
     if not grading._sandbox():
+        port = server.enter_context(jsd_server())
+        handin(jsd, ASKS_OUTSIDE.format(port=port), hand / "asks-outside__mini-ex-theory-code-jsd.ipynb")
         handin(jsd, WRONG_JSD, hand / "copycat__mini-ex-theory-code-jsd.ipynb",
                [COPYCAT.format(classmate=str(hand / "jsd-loops__mini-ex-theory-code-jsd.ipynb"))])
     handin(jsd, WRONG_JSD, hand / "zz-innocent-wrong__mini-ex-theory-code-jsd.ipynb")  # graded after the disk cheat
@@ -580,8 +615,9 @@ open({str(victim)!r}, "w").write("{{}}")  # and a classmate's hand-in overwritte
     (hand / "empty-json__mini-ex-theory-code-jsd.ipynb").write_text("{}")
     csv, autograder = tmp / "grades.csv", tmp / "autograder.zip"
     assert book.main(["autograder", str(tmp / "src"), str(autograder)]) == 0
-    assert book.main(["grade", *map(str, sorted(hand.glob("*.ipynb"))), "--json", str(report), "--csv", str(csv),
-                      "--timeout", "30", "-j", "2", "--autograder", str(autograder)]) == 0
+    with server:
+        assert book.main(["grade", *map(str, sorted(hand.glob("*.ipynb"))), "--json", str(report), "--csv",
+                          str(csv), "--timeout", "30", "-j", "2", "--autograder", str(autograder)]) == 0
     import time
 
     time.sleep(3)  # a background process that outlived the grader would rewrite the report now
@@ -636,7 +672,7 @@ def test_the_untouched_handout_is_not_attempted(graded):
 
 
 @pytest.mark.parametrize("name", [*CHEATS, "edits-metadata", "a-background-process", "zz-innocent-wrong",
-                                  "swaps-answers", "copycat"])
+                                  "swaps-answers", "copycat", "asks-outside"])
 def test_no_cheat_passes(graded, name):
     _, reports, _ = graded
     if name in NEEDS_NAMESPACES and name not in reports:
