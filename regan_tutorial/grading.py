@@ -240,7 +240,7 @@ with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
 os.execvp("setpriv", ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs",
                       sys.executable, "-I", "-c", job["boot"]])
 """
-UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--net", "--fork", "--kill-child",
+UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--net", "--ipc", "--fork", "--kill-child",
            "--mount-proc"]
 INSIDE = "regan-grade"  # where a grader's folder appears in its namespaces: in the emptied temporary folder
 
@@ -271,8 +271,10 @@ _SANDBOX = None
 
 def _confinement(paths):
     """What the namespaces hide and make read-only for the hand-ins at ``paths``: (hidden, read-only,
-    not hidden). Hidden: the temporary folders and the hand-ins' folders; read-only: the Python
-    installation and ``sys.path``, the user's site folder, the home folder and /etc. A hidden folder
+    not hidden). Hidden: the temporary folders, the hand-ins' folders, /run (the services' sockets),
+    the cgroup files and /dev/pts; read-only: the Python installation and ``sys.path``, the user's
+    site folder, the home folder, /etc, and the package's folder and its checkout's ``book/`` (what
+    later autograders are made from). A hidden folder
     that holds a read-only one shows it again, read-only; a hand-ins' folder that lies in one of
     them, or is one, cannot be hidden (the kernel needs what is there)."""
     import site
@@ -282,11 +284,16 @@ def _confinement(paths):
     # their own copy of the package, so it is not kept (hand-ins in it are hidden)
     here = os.path.realpath(os.getcwd())
     path = [p for p in sys.path if p and os.path.realpath(p) != here]
+    package = os.path.dirname(os.path.abspath(__file__))
+    sources = [package, os.path.join(os.path.dirname(package), "book")]  # a checkout's: what autograders come from
     readonly = _outermost(p for p in [sys.prefix, sys.base_prefix, *path, site.getuserbase(),
-                                      os.path.expanduser("~"), "/etc", "/usr/local/etc"]
+                                      os.path.expanduser("~"), "/etc", "/usr/local/etc", *sources]
                           if os.path.isdir(p) and os.path.realpath(p) != "/")
-    folders = {temporary, "/var/tmp", "/dev/shm"} | {os.path.realpath(os.path.dirname(os.path.abspath(p)))
-                                                     for p in paths}
+    # /run holds the sockets of the user's and the system's services (D-Bus, Docker, ...), reachable
+    # through a file whatever the network; the cgroup files can kill or freeze the grading command;
+    # /dev/pts holds the instructor's terminal
+    folders = {temporary, "/tmp", "/var/tmp", "/dev/shm", "/run", "/sys/fs/cgroup", "/dev/pts"} | {
+        os.path.realpath(os.path.dirname(os.path.abspath(p))) for p in paths}
     folders = {f for f in folders if os.path.isdir(f)}
     shown = lambda f: f == "/" or any(f == k or f.startswith(k.rstrip("/") + "/") for k in readonly)
     hidden = sorted(_outermost(f for f in folders if not shown(f)), key=lambda f: f != temporary)

@@ -8,6 +8,7 @@ handout, cheats, a kernel-killer, a notebook that runs too long, and files that 
 
 import contextlib
 import json
+import os
 import socketserver
 import textwrap
 import threading
@@ -773,6 +774,25 @@ def test_the_namespaces_hide_a_temporary_checkout_s_neighbours_but_show_the_chec
     temporary = str(Path(grading.tempfile.gettempdir()).resolve())
     assert hide[0] == temporary and str(checkout.resolve()) in readonly
     assert shown == [str((checkout / "handin").resolve())]
+
+
+def test_the_namespaces_hide_the_services_sockets_cgroups_and_terminals_and_keep_the_course_read_only():
+    """An outside review: /run's sockets (a session D-Bus or Docker starts a process outside every
+    namespace, whatever the network), a cgroup's cgroup.kill (ends the grading command) and the
+    instructor's terminal were reachable, and the checkout's package and book writable."""
+    hide, readonly, _ = grading._confinement([])
+    for folder in ("/run", "/sys/fs/cgroup", "/dev/pts"):
+        assert not os.path.isdir(folder) or os.path.realpath(folder) in hide
+    assert str(ROOT / "regan_tutorial") in readonly or any(str(ROOT).startswith(r) for r in readonly)
+    assert "--ipc" in grading.UNSHARE and "--net" in grading.UNSHARE
+
+
+def test_an_answer_that_asks_a_server_outside_is_refused_the_connection(graded):
+    _, reports, _ = graded
+    if "asks-outside" not in reports:
+        pytest.skip("graded as processes only here: the network is open (book/instructors.md)")
+    for result in reports["asks-outside"]["exercises"].values():
+        assert "Connection refused" in result["message"] or "unreachable" in result["message"], result
 
 
 def test_a_student_name_a_spreadsheet_would_compute_stays_text(tmp_path):
