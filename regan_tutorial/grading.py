@@ -102,7 +102,7 @@ def exercises_of(root="."):
     return found
 
 
-def ok_test(exercise, hidden=(1, 2)):
+def ok_test(exercise, hidden):
     """The otter-grader OK-format test of one exercise: each checker call, public (seed 0) and
     hidden (the seeds ``hidden``)."""
     cases = []
@@ -246,7 +246,7 @@ INSIDE = "regan-grade"  # where a grader's folder appears in its namespaces: in 
 
 
 def _sandbox():
-    """Whether a grader can run in namespaces of its own (Linux user, mount, PID and network namespaces,
+    """Whether a grader can run in namespaces of its own (Linux user, mount, PID, IPC and network namespaces,
     through util-linux's ``unshare`` and ``setpriv``; no root needed where the system allows
     unprivileged user namespaces): "" if so, else why not. Inside, the grader, the notebook's
     kernel and the processes that run the answers see no other process (they cannot signal the

@@ -57,7 +57,7 @@ def mini_book(root):
 def test_the_autograder_has_a_public_and_hidden_cases_per_checker_call():
     (call, checker, names), second = checker_calls("exercises.check_jsd(my_jsd)\nexercises.check_optimal_discriminator(d);")
     assert (call, checker, names) == ("exercises.check_jsd(my_jsd)", "check_jsd", ["my_jsd"])
-    test = ok_test({"label": "ex", "calls": [call, second[0]], "answers": ["d", "my_jsd"], "points": 2})
+    test = ok_test({"label": "ex", "calls": [call, second[0]], "answers": ["d", "my_jsd"], "points": 2}, (7, 8))
     cases = test["suites"][0]["cases"]
     assert [c["hidden"] for c in cases] == [False, False, True, True, True, True] and test["points"] == 2
     assert cases[0]["code"] == ">>> exercises.check_jsd(my_jsd, seed=0, quiet=True)"
