@@ -237,6 +237,52 @@ def js_ring_study(steps=10_000, copies=10):
     return common, arms
 
 
+EQUAL_TIME = "JS gamma = 1, in equal time"  # the dynamics study's last row: as long as the plain 10x run
+
+
+def dynamics_ring_study(steps=4000, copies=10):
+    """The training-dynamics chapter's ring study: ``copies`` seeds of the small 2D GAN with G's
+    learning rate 1e-4 and D's 1, 4 and 10 times that; at 10 times, the least-squares and hinge
+    losses and the JS regularizer (gamma = 1). Returns the settings common to every arm and each
+    arm's own; :func:`dynamics_ring_rows` trains them and adds the regularizer once more for as
+    long in wall time as the plain 10-times run took."""
+    from .losses import (discriminator_loss_hinge, discriminator_loss_least_squares, generator_loss_hinge,
+                         generator_loss_least_squares, js_regularizer)
+
+    fast = dict(d_lr=1e-3)
+    common = dict(copies=copies, steps=steps, g_lr=1e-4)
+    arms = {
+        "NS loss, D lr = G lr": dict(d_lr=1e-4),
+        "NS loss, D lr = 4 G lr": dict(d_lr=4e-4),
+        "NS loss, D lr = 10 G lr": fast,
+        "least squares, D lr = 10 G lr": dict(fast, d_loss=discriminator_loss_least_squares,
+                                              g_loss=generator_loss_least_squares),
+        "hinge, D lr = 10 G lr": dict(fast, d_loss=discriminator_loss_hinge, g_loss=generator_loss_hinge),
+        "JS gamma = 1, D lr = 10 G lr": dict(fast, regularizer=js_regularizer, gamma=1.0),
+    }
+    return common, arms
+
+
+def dynamics_ring_rows(mixture, common, arms, only=None, report=None):
+    """Train the arms of :func:`dynamics_ring_study` on ``mixture`` (``only``: just those names)
+    and return their :func:`coverage_rows`; with every arm, also the :data:`EQUAL_TIME` row.
+    ``report(name, row)`` is called after each."""
+    rows, seconds = {}, {}
+    for name, arm in arms.items():
+        if only is None or name in only:
+            run = train_toy_gans(mixture, **common, **arm, progress=False)
+            rows[name], seconds[name] = coverage_rows(run), run.history.seconds[-1]
+            if report:
+                report(name, rows[name])
+    if only is None:
+        rows[EQUAL_TIME] = coverage_rows(train_toy_gans(
+            mixture, **{**common, "steps": None}, **arms["JS gamma = 1, D lr = 10 G lr"], progress=False,
+            max_seconds=seconds["NS loss, D lr = 10 G lr"]))
+        if report:
+            report(EQUAL_TIME, rows[EQUAL_TIME])
+    return rows
+
+
 def train_small_dcgan(images, z_eval, seed, steps, g_loss=None, lr=2e-4, betas=(0.5, 0.999), batch_norm=True,
                       width=32, batch_size=64, snapshot_every=250, progress=True, spectral_norm=False, **options):
     """The DCGAN chapter's recipe at ``width`` 32 (batch 64, Adam), by default with the minimax

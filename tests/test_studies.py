@@ -20,6 +20,7 @@ STORED = {
     "js_mnist_mechanism": lambda: dict(zip(("common", "arms"), studies.js_mnist_mechanism())),
     "stacked_mnist": lambda: dict(zip(("common", "arms"), studies.stacked_mnist_study())),
     "mnist_ablation": lambda: dict(zip(("common", "arms"), studies.mnist_ablation())),
+    "dynamics_ring": lambda: dict(zip(("common", "arms"), studies.dynamics_ring_study())),
 }
 
 
@@ -46,6 +47,20 @@ def test_a_stored_study_with_other_settings_is_refused_naming_what_differs(tmp_p
         studies.load_study("toy", {"common": common_b, "arms": arms_b})
     with pytest.raises(FileNotFoundError, match="run its script"):
         studies.load_study("missing", {})
+
+
+def test_the_dynamics_study_trains_the_arms_asked_for_and_the_regularizer_in_equal_time():
+    from regan_tutorial.data import ring
+
+    common, arms = studies.dynamics_ring_study(steps=6, copies=2)
+    only = {"NS loss, D lr = 10 G lr", "hinge, D lr = 10 G lr"}
+    rows = studies.dynamics_ring_rows(ring(), common, arms, only=only)
+    assert set(rows) == only and all(len(r["modes"]) == 2 and r["steps"] == 6 for r in rows.values())
+    seen = []
+    rows = studies.dynamics_ring_rows(ring(), common, arms, report=lambda name, row: seen.append(name))
+    assert seen == [*arms, studies.EQUAL_TIME] and list(rows) == seen
+    # no fixed step count: as many steps as fit in the plain 10-times run's time
+    assert rows[studies.EQUAL_TIME]["steps"] >= 1
 
 
 def test_settings_are_described_by_what_identifies_them():
