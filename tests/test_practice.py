@@ -75,6 +75,10 @@ BEFORE = {
     "AMD EPYC, 2 cores (2026-12-02), arithmetic 793abcd774865ac9": {
         "plain": "d25842f4ea437136", "js": "720fbf6087f6f5a2", "dcgan": "882dae9514622e3b",
         "ensemble": "ab50affd1cc8cddb"},
+    # the same matrix arithmetic, but its convolutions round otherwise (AVX2, no AVX-512)
+    "another AMD EPYC, 2 cores (2026-12-02, second machine), arithmetic 793abcd774865ac9": {
+        "plain": "d25842f4ea437136", "js": "720fbf6087f6f5a2", "dcgan": "830fc8e3b354dd0d",
+        "ensemble": "ab50affd1cc8cddb"},
 }
 
 
