@@ -238,6 +238,7 @@ def js_ring_study(steps=10_000, copies=10):
 
 
 EQUAL_TIME = "JS gamma = 1, in equal time"  # the dynamics study's last row: as long as the plain 10x run
+_EQUAL_TIME_ARMS = ("NS loss, D lr = 10 G lr", "JS gamma = 1, D lr = 10 G lr")  # (the plain run, the one timed to it)
 
 
 def dynamics_ring_study(steps=4000, copies=10):
@@ -266,7 +267,17 @@ def dynamics_ring_study(steps=4000, copies=10):
 def dynamics_ring_rows(mixture, common, arms, only=None, report=None):
     """Train the arms of :func:`dynamics_ring_study` on ``mixture`` (``only``: just those names)
     and return their :func:`coverage_rows`; with every arm, also the :data:`EQUAL_TIME` row.
-    ``report(name, row)`` is called after each."""
+    ``report(name, row)`` is called after each. A name in ``only`` that is not an arm, or, for the
+    equal-time row, ``arms`` without its two, raise a ValueError."""
+    if isinstance(only, str):
+        raise ValueError(f"only= takes a list of arm names, not the string {only!r}")
+    unknown = sorted(set(only or ()) - set(arms))
+    if unknown:
+        raise ValueError(f"no such arm: {', '.join(unknown)}; the arms are: {', '.join(arms)}")
+    needed = [name for name in _EQUAL_TIME_ARMS if name not in arms]
+    if only is None and needed:
+        raise ValueError(f"the {EQUAL_TIME!r} row needs the arms {', '.join(map(repr, needed))}; "
+                         "pass only= to train some arms without it")
     rows, seconds = {}, {}
     for name, arm in arms.items():
         if only is None or name in only:
@@ -276,8 +287,8 @@ def dynamics_ring_rows(mixture, common, arms, only=None, report=None):
                 report(name, rows[name])
     if only is None:
         rows[EQUAL_TIME] = coverage_rows(train_toy_gans(
-            mixture, **{**common, "steps": None}, **arms["JS gamma = 1, D lr = 10 G lr"], progress=False,
-            max_seconds=seconds["NS loss, D lr = 10 G lr"]))
+            mixture, **{**common, "steps": None}, **arms[_EQUAL_TIME_ARMS[1]], progress=False,
+            max_seconds=seconds[_EQUAL_TIME_ARMS[0]]))
         if report:
             report(EQUAL_TIME, rows[EQUAL_TIME])
     return rows

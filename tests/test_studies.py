@@ -63,6 +63,21 @@ def test_the_dynamics_study_trains_the_arms_asked_for_and_the_regularizer_in_equ
     assert rows[studies.EQUAL_TIME]["steps"] >= 1
 
 
+def test_the_dynamics_study_refuses_arms_it_does_not_have_before_training_any():
+    from regan_tutorial.data import ring
+
+    common, arms = studies.dynamics_ring_study(steps=6, copies=2)
+    with pytest.raises(ValueError, match="no such arm: NS loss, D lr = 3 G lr; the arms are: NS loss, D lr = G lr"):
+        studies.dynamics_ring_rows(ring(), common, arms, only=["NS loss, D lr = 10 G lr", "NS loss, D lr = 3 G lr"])
+    with pytest.raises(ValueError, match="a list of arm names, not the string"):
+        studies.dynamics_ring_rows(ring(), common, arms, only="hinge, D lr = 10 G lr")
+    seen = []
+    without = {k: v for k, v in arms.items() if not k.startswith("JS")}
+    with pytest.raises(ValueError, match="needs the arms 'JS gamma = 1, D lr = 10 G lr'; pass only="):
+        studies.dynamics_ring_rows(ring(), common, without, report=lambda name, row: seen.append(name))
+    assert seen == []  # refused before the first arm trained
+
+
 def test_settings_are_described_by_what_identifies_them():
     described = studies.describe({"gamma": AnnealedGamma(2.0, 100), "regularizer": js_regularizer, "b": (0.5, 0.9)})
     assert described == {"gamma": {"class": "regan_tutorial.train.AnnealedGamma", "gamma0": 2.0,
