@@ -5,7 +5,7 @@ Stacked-MNIST comparison (``stacked_mnist.json``).
 Leaderboard: every arm of ``studies.leaderboard_study``, ten seeds per arm trained at once as one
 batched model, scored as VEEGAN and PacGAN score them (2,500 samples per seed; modes, high-quality
 share, reverse KL of the mode histogram), with each run's seconds. Stacked MNIST: the classic and the
-modern recipe of ``studies.stacked_mnist_study``, modes counted by the course's digit classifier.
+modern recipe of ``studies.stacked_mnist_settings``, modes counted by the course's digit classifier.
 
 Run: ``OMP_NUM_THREADS=1 REGAN_MNIST=bundled python benchmarks/leaderboard.py [ring] [grid] [stacked]``
 (each part can run in its own process; one thread each was the faster on the shared 2-core CPU it
@@ -40,7 +40,8 @@ def leaderboard(dataset):
 
 def stacked():
     tic = time.perf_counter()
-    common, arms = studies.stacked_mnist_study()
+    settings = studies.stacked_mnist_settings()
+    common, arms = settings["common"], settings["arms"]
     digits = load_mnist(train=True)
     rows = {}
     for name, extra in arms.items():
@@ -48,8 +49,7 @@ def stacked():
         rows[name] = row = studies.stacked_rows(run)
         print(f"stacked {name:24s} modes {row['modes']}, reverse KL {row['reverse_kl']}, {row['seconds']:.0f} s",
               flush=True)
-    return studies.save_study("stacked_mnist", {"common": common, "arms": arms}, rows, "benchmarks/leaderboard.py",
-                              time.perf_counter() - tic)
+    return studies.save_study("stacked_mnist", settings, rows, "benchmarks/leaderboard.py", time.perf_counter() - tic)
 
 
 if __name__ == "__main__":

@@ -918,6 +918,11 @@ def check_hinge_loss(fn):
             problems.append(problem)
             break
         value = got.item()
+        if not all(torch.equal(arg, leaf) for arg, leaf in zip(args, leaves)):
+            problems.append(f"with {what} it changes d_real or d_fake in place (e.g. d_fake.sub_(d_real)): the loop "
+                            "passes the same logits on to the regularizer and the history; compute d_fake - d_real "
+                            "as a new tensor.")
+            break
         if math.isclose(value, expected, rel_tol=1e-5):
             results.append((got, leaves, what))
             continue
@@ -1122,8 +1127,8 @@ def check_relativistic_loss(fn):
     if own:
         return _report("relativistic loss", [own])
     sp = lambda t: math.log1p(math.exp(t))
-    cases = [  # hand-computed: pairs (2, -1) and (0, 1) -> softplus(-3) and softplus(1)
-        (torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0]), (sp(-3) + sp(1)) / 2, "real logits 2 and 0, fake -1 and 1"),
+    cases = [  # hand-computed: pairs (2, -1) and (0, 2) -> softplus(-3) and softplus(2)
+        (torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 2.0]), (sp(-3) + sp(2)) / 2, "real logits 2 and 0, fake -1 and 2"),
         (torch.tensor([0.5, -1.0, 3.0]), torch.tensor([1.0, 2.0, -2.0]), (sp(0.5) + sp(3) + sp(-5)) / 3,
          "real logits 0.5, -1, 3 and fake 1, 2, -2"),
         # a discriminator's (N, 1) logits, as the course's networks return them
@@ -1142,6 +1147,11 @@ def check_relativistic_loss(fn):
             problems.append(problem)
             break
         value = got.item()
+        if not all(torch.equal(arg, leaf) for arg, leaf in zip(args, leaves)):
+            problems.append(f"with {what} it changes d_real or d_fake in place (e.g. d_fake.sub_(d_real)): the loop "
+                            "passes the same logits on to the regularizer and the history; compute d_fake - d_real "
+                            "as a new tensor.")
+            break
         if math.isclose(value, expected, rel_tol=1e-5):
             results.append((got, leaves, what))
             continue
@@ -1167,10 +1177,13 @@ def check_relativistic_loss(fn):
             "it takes the means before the softplus: average softplus(d_fake - d_real) over the pairs.":
                 F.softplus(d_fake.mean() - d_real.mean()),
             "it sums over the pairs: take their mean.": F.softplus(d_fake - d_real).sum(),
+            "it pairs real row i with another fake row (a flip, roll or sort of one side?): pair row i with row i.":
+                torch.stack([F.softplus(d_fake.flip(0) - d_real).mean(), F.softplus(d_fake.roll(1) - d_real).mean(),
+                             F.softplus(d_fake.sort().values - d_real.sort().values).mean()]),
             "the sign inside is flipped and the result negated (log sigmoid of the wrong difference).":
                 -F.logsigmoid(d_fake - d_real).mean(),
         }
-        hint = next((h for h, v in slips.items() if math.isclose(value, v.item(), rel_tol=1e-4)), "")
+        hint = next((h for h, v in slips.items() if torch.isclose(v, torch.tensor(value), rtol=1e-4).any()), "")
         problems.append(f"with {what} it gives {value:.4f}, but the pairing loss is {expected:.4f}. "
                         + (f"It looks as if {hint}" if hint else ""))
         break

@@ -27,7 +27,8 @@ def per_sample(scores, n=None, name="logits"):
         raise TypeError(f"{name} must be floating point (a network's outputs), got {scores.dtype}: "
                         f"pass e.g. {name}.float()")
     if scores.dim() == 0 or any(s != 1 for s in scores.shape[1:]):
-        raise ValueError(f"{name} must hold one value per sample, shape (N,) or (N, 1), got {tuple(scores.shape)}"
+        raise ValueError(f"{name} must hold one value per sample, shape (N,), (N, 1) or (N, 1, 1, 1), got "
+                         f"{tuple(scores.shape)}"
                          + (": a critic must return per-sample scores, not their mean" if scores.dim() == 0 else ""))
     if len(scores) == 0:
         raise ValueError(f"{name} holds no samples (shape {tuple(scores.shape)}): the mean of an empty batch is nan; "
@@ -200,6 +201,14 @@ def mutual_information_loss(category_logits, continuous_mean, category, continuo
     return lam * nll + lam_continuous * gaussian
 
 
+def _batch_size(x, name):
+    """How many samples the batch ``x``, which a penalty differentiates against, holds."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be the batch the logits were computed from (a tensor with "
+                        f"requires_grad=True), got {type(x).__name__}")
+    return len(x)
+
+
 def js_regularizer(d_real, x_real, d_fake, x_fake):
     r"""The JS regularizer of Roth et al. 2017 (``Discriminator_Regularizer`` in rothk/Stabilizing_GANs):
 
@@ -226,7 +235,7 @@ def r1_regularizer(d_real, x_real, d_fake=None, x_fake=None):
     :math:`R_1 = \tfrac{\gamma}{2}\mathbb{E}_P\|\nabla D\|^2` (the authors' code omits the 1/2,
     i.e. its ``reg_param`` is our :math:`\gamma / 2`). The fake batch is ignored.
     """
-    return input_gradient_norm2(per_sample(d_real, len(x_real), "d_real"), x_real).mean()
+    return input_gradient_norm2(per_sample(d_real, _batch_size(x_real, "x_real"), "d_real"), x_real).mean()
 
 
 def _paired(d_real, d_fake):
@@ -273,7 +282,7 @@ def r2_regularizer(d_real, x_real, d_fake, x_fake):
     so that the loop's :math:`\tfrac{\gamma}{2}\Omega_{R_2}` is the paper's
     :math:`R_2 = \tfrac{\gamma}{2}\mathbb{E}_Q\|\nabla l\|^2`. The real batch is ignored.
     """
-    return input_gradient_norm2(per_sample(d_fake, len(x_fake), "d_fake"), x_fake).mean()
+    return input_gradient_norm2(per_sample(d_fake, _batch_size(x_fake, "x_fake"), "d_fake"), x_fake).mean()
 
 
 def r1_r2_regularizer(d_real, x_real, d_fake, x_fake):

@@ -210,8 +210,10 @@ class Answer:
                     raise UsesPackage(name)
             if probe is not None:
                 return {"value": _portable(_watched(codes, notes, probe, (obj,)))}
+            versions = [a._version if torch.is_tensor(a) else None for a in args]
             got = _watched(codes, notes, obj, args)
-            message = {"value": _portable(got)}
+            message = {"value": _portable(got), "changed": {  # what it changed in place, for the checker to see
+                i: a.detach().cpu().clone() for i, (a, v) in enumerate(zip(args, versions)) if v is not None and a._version != v}}
             if torch.is_tensor(got) and got.requires_grad:
                 from .exercises import _last_operation, _operations
 
@@ -286,6 +288,9 @@ class Answer:
                 raise NotImplementedError(message["message"])
             name = "".join(c for c in message["raised"] if c.isalnum() or c == "_") or "Error"
             raise type(name, (Exception,), {})(message["message"])
+        with torch.no_grad():
+            for i, value in message.get("changed", {}).items():
+                args[i].copy_(value)
         if "collected" in message:
             self.collected = _rebuild(message["collected"])
         ops = message.get("ops")

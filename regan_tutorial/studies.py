@@ -557,14 +557,17 @@ def leaderboard_study(dataset, steps=15_000, copies=10, gamma=0.1):
 
 
 def code_digest(function, _seen=None):
-    """A short digest of what ``function``'s code computes: its syntax tree without the docstring,
-    and the digests of the functions of its own module that it calls by name (so that
-    ``r1_r2_regularizer``'s covers ``r2_regularizer``'s). A changed formula changes it; a reworded
-    docstring or comment does not. It reads the code itself even where the student edition makes
-    ``inspect.getsource`` give a note for an exercise's function (:func:`editions.withhold_sources`)."""
+    """A short digest of what ``function``'s code (or a class's) computes: its syntax tree without the
+    docstring, and the digests of the functions and classes of its own module that it names; for a
+    class, those of its methods and of its bases there (so that ``r1_r2_regularizer``'s covers
+    ``r2_regularizer``'s, and ``LearningRateDecay``'s its base ``AnnealedGamma``'s). A changed formula
+    changes it; a reworded docstring or comment does not. It reads the code itself even where the
+    student edition makes ``inspect.getsource`` give a note for an exercise's function
+    (:func:`editions.withhold_sources`)."""
     import ast
     import hashlib
     import inspect
+    import sys
     import textwrap
 
     getsource = getattr(inspect.getsource, "regan_original", inspect.getsource)
@@ -573,12 +576,22 @@ def code_digest(function, _seen=None):
     tree = ast.parse(textwrap.dedent(getsource(function))).body[0]
     if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
         tree.body = tree.body[1:]
+    methods = [f for _, f in sorted(vars(function).items()) if inspect.isfunction(f)  # not a dataclass's made ones
+               and not inspect.unwrap(f).__code__.co_filename.startswith("<")] if inspect.isclass(function) else []
+    if methods:  # each method from its own code, as a patched or edited method is
+        tree.body = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
     parts = [ast.dump(tree)]
-    for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
-        called = function.__globals__.get(name)
-        if inspect.isfunction(called) and called.__module__ == function.__module__ and called not in seen:
+    scope = getattr(function, "__globals__", None) or vars(sys.modules[function.__module__])
+    named = [scope.get(name) for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})]
+    for called in methods + named + list(getattr(function, "__bases__", ())):
+        if (inspect.isfunction(called) or inspect.isclass(called)) and called not in seen \
+                and called.__module__ == function.__module__:
             parts.append(code_digest(called, seen))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def _digests(functions):
+    return {f"{f.__module__}.{f.__qualname__}": code_digest(f) for f in sorted(functions, key=lambda f: f.__qualname__)}
 
 
 def leaderboard_settings(dataset, **options):
@@ -586,10 +599,14 @@ def leaderboard_settings(dataset, **options):
     arms and common settings of :func:`leaderboard_study` (``options`` go to it), the mixture (its
     means and std), the scoring (3 std, 2,500 samples, the code of ``mode_coverage`` and
     ``mode_histogram_kl``) and the code of every loss, penalty and regularizer an arm uses
-    (:func:`code_digest`). A table made before any of them changed is refused. The training loop
-    itself is checked by the chapter's live re-run: exactly the stored row on a CPU like the one
-    that made the table, the same within its standard errors on another."""
+    (:func:`code_digest`), and under ``"study code"`` that of the study's own parts (the batched
+    runs of :func:`train_toy_gans`, the ensembles, PacGAN's packing, spectral norm copy by copy, the
+    learning-rate decay, the mixture's sampling). A table made before any of them changed is refused.
+    The training loop itself is checked by the chapter's live re-run: exactly the stored row on a
+    CPU like the one that made the table, the same within its standard errors on another."""
     from .metrics import mode_coverage, mode_histogram_kl
+    from .nets import MLPEnsemble, Packed, ensemble_spectral_normalized
+    from .train import LearningRateDecay
 
     common, arms = leaderboard_study(dataset, **options)
     mixture = leaderboard_mixtures()[dataset]
@@ -599,8 +616,8 @@ def leaderboard_settings(dataset, **options):
             "mixture": {"means": [[round(v, 6) for v in c] for c in mixture.centres.tolist()], "std": mixture.std},
             "scoring": {"n_std": 3.0, "n_eval": common["n_eval"], "code": {
                 f.__name__: code_digest(f) for f in (mode_coverage, mode_histogram_kl)}},
-            "code": {f"{f.__module__}.{f.__qualname__}": code_digest(f)
-                     for f in sorted(used, key=lambda f: f.__qualname__)}}
+            "code": _digests(used), "study code": _digests(
+                {train_toy_gans, type(mixture), MLPEnsemble, Packed, ensemble_spectral_normalized, LearningRateDecay})}
 
 
 def summary(values):
@@ -663,6 +680,25 @@ def stacked_mnist_study(steps=1500, copies=3, gamma=1.0):
                                        regularizer=r1_r2_regularizer, gamma=gamma),
     }
     return common, arms
+
+
+def stacked_mnist_settings(**options):
+    """Everything the stored Stacked-MNIST comparison comes from, as :func:`load_study` compares it:
+    the arms and common settings of :func:`stacked_mnist_study` (``options`` go to it), the code of
+    the losses and regularizer, of the run (:func:`train_stacked_gans`, the ensembles, the stacked
+    data) and of the mode count (:func:`~regan_tutorial.metrics.stacked_mnist_coverage`), and the
+    SHA-256 of the classifier's weights that count the modes."""
+    import hashlib
+
+    from .data import stacked_mnist
+    from .metrics import WEIGHTS, stacked_mnist_coverage
+    from .nets import MLPEnsemble
+
+    common, arms = stacked_mnist_study(**options)
+    used = {v for arm in arms.values() for v in arm.values() if callable(v) and hasattr(v, "__qualname__")}
+    return {"common": common, "arms": arms, "code": _digests(
+        used | {discriminator_loss, generator_loss_nonsaturating, train_stacked_gans, stacked_mnist, MLPEnsemble,
+                stacked_mnist_coverage}), "classifier": hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:16]}
 
 
 def stacked_rows(run):

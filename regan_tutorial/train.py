@@ -26,10 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .losses import clip_weights, discriminator_loss, generator_loss_nonsaturating
+from .losses import (clip_weights, critic_loss_wasserstein, discriminator_loss, discriminator_loss_hinge,
+                     discriminator_loss_least_squares, discriminator_loss_relativistic,
+                     generator_loss_nonsaturating)
 
 CHECKPOINT_FORMAT = "regan_tutorial.checkpoint/3"
 PRIORS = ("normal", "uniform")
+DISCRIMINATOR_LOSSES = (discriminator_loss, critic_loss_wasserstein, discriminator_loss_least_squares,
+                        discriminator_loss_hinge, discriminator_loss_relativistic)
 
 
 @dataclass
@@ -167,20 +171,26 @@ def discriminator_step(generator, discriminator, d_opt, x_real, z, y=None, *, st
 def takes_real(g_loss):
     """Whether ``g_loss`` is a paired generator loss ``g_loss(d_real, d_fake)`` (two required positional
     parameters, e.g. :func:`~regan_tutorial.losses.generator_loss_relativistic`) rather than
-    ``g_loss(d_fake)``: read from its signature, so a loss of one's own needs no marker."""
+    ``g_loss(d_fake)``: read from its signature, so a loss of one's own needs no marker. Refused,
+    since they would train with the wrong sign unseen: the package's discriminator losses, and two
+    parameters named fake first, e.g. ``(fake, real)``."""
+    if g_loss in DISCRIMINATOR_LOSSES:
+        raise ValueError(f"g_loss= is a discriminator's loss (losses.{g_loss.__name__}): the generator "
+                         "descends a generator loss, e.g. losses.generator_loss_nonsaturating")
     try:  # a module's call is its forward
         parameters = inspect.signature(g_loss.forward if isinstance(g_loss, nn.Module) else g_loss).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature: the classic one-argument form
         return False
-    required = [p for p in parameters if p.default is p.empty
+    required = [p.name for p in parameters if p.default is p.empty
                 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if len(required) > 2:
-        raise ValueError(f"g_loss= takes {len(required)} required arguments ({', '.join(p.name for p in required)}); "
+        raise ValueError(f"g_loss= takes {len(required)} required arguments ({', '.join(required)}); "
                          "a generator loss takes (d_fake), or (d_real, d_fake) for a paired loss such as "
                          "losses.generator_loss_relativistic")
-    if [p.name for p in required] == ["d_fake", "d_real"]:  # called by position: the sign would flip unseen
-        raise ValueError("g_loss= takes (d_fake, d_real), but a paired generator loss is called as "
-                         "g_loss(d_real, d_fake): put d_real first")
+    first, second = (required + ["", ""])[:2]
+    if "fake" in first.lower() and "real" in second.lower():  # called by position: the sign would flip
+        raise ValueError(f"g_loss= takes ({first}, {second}), but a paired generator loss is called as "
+                         "g_loss(d_real, d_fake): put the real logits first")
     return len(required) == 2
 
 

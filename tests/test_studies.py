@@ -18,7 +18,7 @@ STORED = {
     "leaderboard_grid": lambda: studies.leaderboard_settings("grid"),
     "js_mnist_controls": lambda: dict(zip(("common", "arms"), studies.js_mnist_controls())),
     "js_mnist_mechanism": lambda: dict(zip(("common", "arms"), studies.js_mnist_mechanism())),
-    "stacked_mnist": lambda: dict(zip(("common", "arms"), studies.stacked_mnist_study())),
+    "stacked_mnist": lambda: studies.stacked_mnist_settings(),
     "mnist_ablation": lambda: dict(zip(("common", "arms"), studies.mnist_ablation())),
     "dynamics_ring": lambda: dict(zip(("common", "arms"), studies.dynamics_ring_study())),
 }
@@ -209,3 +209,27 @@ def test_the_ablation_s_stored_samples_come_back_as_the_images_the_chapter_shows
         images = studies.uint8_images(row["samples"])
         assert images.shape == (16, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
         assert len(row["fid"]) == len(row["confident"]) == record["settings"]["common"]["copies"]
+
+
+def test_a_stored_leaderboard_is_refused_once_its_networks_packing_or_schedule_change(monkeypatch):
+    """An outside review: the digests covered the losses but not the study's own parts."""
+    from regan_tutorial import data, nets, train
+
+    def forward(self, x):
+        return self.net(x.flatten(1))  # another body, as an edit of nets.py would leave it
+
+    settings, stacked = studies.leaderboard_settings("ring"), studies.stacked_mnist_settings()
+    for owner, name in ((nets.Packed, "forward"), (nets.MLPEnsemble, "forward"), (train.AnnealedGamma, "__call__")):
+        with monkeypatch.context() as m:
+            m.setattr(getattr(owner, name), "__code__", forward.__code__)
+            changed = studies.leaderboard_settings("ring")
+            assert changed["study code"] != settings["study code"], (owner, name)
+            assert changed["code"] == settings["code"]
+    def stacked(digits, n, channels=2, generator=None):
+        return digits  # another body of data.stacked_mnist
+
+    with monkeypatch.context() as m:
+        m.setattr(data.stacked_mnist, "__code__", stacked.__code__)
+        with pytest.raises(ValueError, match=r"\(code differ\)"):
+            studies.load_study("stacked_mnist", studies.stacked_mnist_settings())
+    assert studies.stacked_mnist_settings() == stacked
