@@ -7,9 +7,9 @@ batched model, scored as VEEGAN and PacGAN score them (2,500 samples per seed; m
 share, reverse KL of the mode histogram), with each run's seconds. Stacked MNIST: the classic and the
 modern recipe of ``studies.stacked_mnist_settings``, modes counted by the course's digit classifier.
 
-Run: ``OMP_NUM_THREADS=1 REGAN_MNIST=bundled python benchmarks/leaderboard.py [ring] [grid] [stacked]``
-(each part can run in its own process; one thread each was the faster on the shared 2-core CPU it
-was made on). Each file records its settings, the commit and the wall time; the chapter and
+Run: ``OMP_NUM_THREADS=1 REGAN_MNIST=bundled python benchmarks/leaderboard.py [ring] [grid] [stacked] [-j N]``
+(each part can run in its own process, and ``-j 2`` trains the two Stacked-MNIST arms at once;
+one thread each was the faster on the shared 2-core CPU it was made on). Each file records its settings, the commit and the wall time; the chapter and
 ``tests/test_studies.py`` refuse a file once its settings no longer match the code.
 """
 
@@ -38,21 +38,35 @@ def leaderboard(dataset):
                               "benchmarks/leaderboard.py", time.perf_counter() - tic)
 
 
-def stacked():
+def _stacked_arm(arm):
+    torch.set_num_threads(1)
+    name, extra = arm
+    common = studies.stacked_mnist_settings()["common"]
+    row = studies.stacked_rows(studies.train_stacked_gans(load_mnist(train=True), **common, **extra, progress=False))
+    print(f"stacked {name:24s} modes {row['modes']}, reverse KL {row['reverse_kl']}, {row['seconds']:.0f} s",
+          flush=True)
+    return row
+
+
+def stacked(jobs=1):
+    """The Stacked-MNIST arms, ``jobs`` of them at once in processes of their own (one thread each)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     tic = time.perf_counter()
     settings = studies.stacked_mnist_settings()
-    common, arms = settings["common"], settings["arms"]
-    digits = load_mnist(train=True)
-    rows = {}
-    for name, extra in arms.items():
-        run = studies.train_stacked_gans(digits, **common, **extra, progress=False)
-        rows[name] = row = studies.stacked_rows(run)
-        print(f"stacked {name:24s} modes {row['modes']}, reverse KL {row['reverse_kl']}, {row['seconds']:.0f} s",
-              flush=True)
-    return studies.save_study("stacked_mnist", settings, rows, "benchmarks/leaderboard.py", time.perf_counter() - tic)
+    arms = list(settings["arms"].items())
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            rows = list(pool.map(_stacked_arm, arms))
+    else:
+        rows = [_stacked_arm(arm) for arm in arms]
+    return studies.save_study("stacked_mnist", settings, dict(zip(settings["arms"], rows)),
+                              "benchmarks/leaderboard.py", time.perf_counter() - tic)
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    for part in sys.argv[1:] or ["ring", "grid", "stacked"]:
-        print("wrote", stacked() if part == "stacked" else leaderboard(part))
+    args = sys.argv[1:]
+    jobs = int(args.pop(args.index("-j") + 1)) if "-j" in args else 1
+    for part in [a for a in args if a != "-j"] or ["ring", "grid", "stacked"]:
+        print("wrote", stacked(jobs) if part == "stacked" else leaderboard(part))
