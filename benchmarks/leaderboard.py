@@ -41,8 +41,9 @@ def leaderboard(dataset):
 def _stacked_arm(arm):
     torch.set_num_threads(1)
     name, extra = arm
-    common = studies.stacked_mnist_settings()["common"]
-    row = studies.stacked_rows(studies.train_stacked_gans(load_mnist(train=True), **common, **extra, progress=False))
+    common, digits = studies.stacked_mnist_settings()["common"], load_mnist(train=True)
+    row = studies.stacked_rows(studies.train_stacked_gans(digits, **common, **extra, progress=False))
+    row["data"] = digits.name  # which MNIST: the full download or the offline subset
     print(f"stacked {name:24s} modes {row['modes']}, reverse KL {row['reverse_kl']}, {row['seconds']:.0f} s",
           flush=True)
     return row

@@ -558,32 +558,43 @@ def leaderboard_study(dataset, steps=15_000, copies=10, gamma=0.1):
 
 def code_digest(function, _seen=None):
     """A short digest of what ``function``'s code (or a class's) computes: its syntax tree without the
-    docstring, and the digests of the functions and classes of its own module that it names; for a
-    class, those of its methods and of its bases there (so that ``r1_r2_regularizer``'s covers
-    ``r2_regularizer``'s, and ``LearningRateDecay``'s its base ``AnnealedGamma``'s). A changed formula
-    changes it; a reworded docstring or comment does not. It reads the code itself even where the
-    student edition makes ``inspect.getsource`` give a note for an exercise's function
-    (:func:`editions.withhold_sources`)."""
+    docstring; the digests of the functions and classes of its own module that it names, and the
+    values of the module's constants it names; for a class, those of its methods and properties and
+    of its bases there (so that ``r1_r2_regularizer``'s covers ``r2_regularizer``'s, and
+    ``LearningRateDecay``'s its base ``AnnealedGamma``'s). A decorated function is read through its
+    decorator. A changed formula changes it; a reworded docstring or comment does not. It reads the
+    code itself even where the student edition makes ``inspect.getsource`` give a note for an
+    exercise's function (:func:`editions.withhold_sources`)."""
     import ast
     import hashlib
     import inspect
+    import re
     import sys
     import textwrap
 
     getsource = getattr(inspect.getsource, "regan_original", inspect.getsource)
     seen = set() if _seen is None else _seen
     seen.add(function)
+    function = inspect.unwrap(function)  # e.g. under @torch.no_grad(): the names of its own module
     tree = ast.parse(textwrap.dedent(getsource(function))).body[0]
     if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
         tree.body = tree.body[1:]
-    methods = [f for _, f in sorted(vars(function).items()) if inspect.isfunction(f)  # not a dataclass's made ones
-               and not inspect.unwrap(f).__code__.co_filename.startswith("<")] if inspect.isclass(function) else []
+    methods = []
+    for _, member in sorted(vars(function).items()) if inspect.isclass(function) else ():
+        for f in (member.fget, member.fset) if isinstance(member, property) else \
+                (getattr(member, "__func__", member),):  # a property's functions; a static or class method's
+            if inspect.isfunction(f) and not inspect.unwrap(f).__code__.co_filename.startswith("<"):
+                methods.append(f)  # not a dataclass's generated ones
     if methods:  # each method from its own code, as a patched or edited method is
         tree.body = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
     parts = [ast.dump(tree)]
     scope = getattr(function, "__globals__", None) or vars(sys.modules[function.__module__])
-    named = [scope.get(name) for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})]
-    for called in methods + named + list(getattr(function, "__bases__", ())):
+    names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+    for name in names:  # constants by value (a function's address left out)
+        value = scope.get(name)
+        if isinstance(value, (int, float, str, bytes, tuple, list, dict, set, frozenset)):
+            parts.append(f"{name} = {re.sub(r' at 0x[0-9a-f]+', '', repr(value))}")
+    for called in methods + [scope.get(name) for name in names] + list(getattr(function, "__bases__", ())):
         if (inspect.isfunction(called) or inspect.isclass(called)) and called not in seen \
                 and called.__module__ == function.__module__:
             parts.append(code_digest(called, seen))
@@ -617,7 +628,8 @@ def leaderboard_settings(dataset, **options):
             "scoring": {"n_std": 3.0, "n_eval": common["n_eval"], "code": {
                 f.__name__: code_digest(f) for f in (mode_coverage, mode_histogram_kl)}},
             "code": _digests(used), "study code": _digests(
-                {train_toy_gans, type(mixture), MLPEnsemble, Packed, ensemble_spectral_normalized, LearningRateDecay})}
+                {train_toy_gans, coverage_rows, type(mixture), MLPEnsemble, Packed, ensemble_spectral_normalized,
+                 LearningRateDecay})}
 
 
 def summary(values):
@@ -686,19 +698,21 @@ def stacked_mnist_settings(**options):
     """Everything the stored Stacked-MNIST comparison comes from, as :func:`load_study` compares it:
     the arms and common settings of :func:`stacked_mnist_study` (``options`` go to it), the code of
     the losses and regularizer, of the run (:func:`train_stacked_gans`, the ensembles, the stacked
-    data) and of the mode count (:func:`~regan_tutorial.metrics.stacked_mnist_coverage`), and the
-    SHA-256 of the classifier's weights that count the modes."""
+    data, the stored row) and of the mode count (:func:`~regan_tutorial.metrics.stacked_mnist_coverage`,
+    the classifier's network), and the SHA-256 of the classifier's weights. Which MNIST the run drew
+    its digits from is in each stored row (``"data"``), as the loader names it."""
     import hashlib
 
     from .data import stacked_mnist
-    from .metrics import WEIGHTS, stacked_mnist_coverage
+    from .metrics import WEIGHTS, DigitClassifier, load_classifier, stacked_mnist_coverage
     from .nets import MLPEnsemble
 
     common, arms = stacked_mnist_study(**options)
     used = {v for arm in arms.values() for v in arm.values() if callable(v) and hasattr(v, "__qualname__")}
     return {"common": common, "arms": arms, "code": _digests(
-        used | {discriminator_loss, generator_loss_nonsaturating, train_stacked_gans, stacked_mnist, MLPEnsemble,
-                stacked_mnist_coverage}), "classifier": hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:16]}
+        used | {discriminator_loss, generator_loss_nonsaturating, train_stacked_gans, stacked_rows, stacked_mnist,
+                MLPEnsemble, stacked_mnist_coverage, DigitClassifier, load_classifier}),
+        "classifier": hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:16]}
 
 
 def stacked_rows(run):

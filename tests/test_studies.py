@@ -213,7 +213,7 @@ def test_the_ablation_s_stored_samples_come_back_as_the_images_the_chapter_shows
 
 def test_a_stored_leaderboard_is_refused_once_its_networks_packing_or_schedule_change(monkeypatch):
     """An outside review: the digests covered the losses but not the study's own parts."""
-    from regan_tutorial import data, nets, train
+    from regan_tutorial import data, metrics, nets, train
 
     def forward(self, x):
         return self.net(x.flatten(1))  # another body, as an edit of nets.py would leave it
@@ -225,11 +225,29 @@ def test_a_stored_leaderboard_is_refused_once_its_networks_packing_or_schedule_c
             changed = studies.leaderboard_settings("ring")
             assert changed["study code"] != settings["study code"], (owner, name)
             assert changed["code"] == settings["code"]
-    def stacked(digits, n, channels=2, generator=None):
+    def other_stacking(digits, n, channels=2, generator=None):
         return digits  # another body of data.stacked_mnist
 
     with monkeypatch.context() as m:
-        m.setattr(data.stacked_mnist, "__code__", stacked.__code__)
+        m.setattr(data.stacked_mnist, "__code__", other_stacking.__code__)
         with pytest.raises(ValueError, match=r"\(code differ\)"):
             studies.load_study("stacked_mnist", studies.stacked_mnist_settings())
     assert studies.stacked_mnist_settings() == stacked
+    # a second outside review: what the first digests still missed
+    with monkeypatch.context() as m:  # a property (the stored reverse KL), in the scoring of both
+        m.setattr(metrics.ModeCoverage, "reverse_kl", property(lambda c: 2 * metrics.mode_histogram_kl(c.counts)))
+        assert studies.leaderboard_settings("ring")["scoring"] != settings["scoring"]
+        assert studies.stacked_mnist_settings()["code"] != stacked["code"]
+    with monkeypatch.context() as m:  # a helper of a function under @torch.no_grad()
+        m.setattr(metrics._check_images, "__code__", forward.__code__)
+        assert studies.stacked_mnist_settings()["code"] != stacked["code"]
+    for owner, name in ((metrics.DigitClassifier, "forward"), (studies, "stacked_rows")):
+        with monkeypatch.context() as m:
+            m.setattr(getattr(owner, name), "__code__", forward.__code__)
+            assert studies.stacked_mnist_settings()["code"] != stacked["code"], name
+    with monkeypatch.context() as m:
+        m.setattr(studies.coverage_rows, "__code__", forward.__code__)
+        assert studies.leaderboard_settings("ring")["study code"] != settings["study code"]
+    with monkeypatch.context() as m:  # a module constant that a network reads
+        m.setitem(nets.OUTPUTS, "none", torch.nn.Tanh)
+        assert studies.leaderboard_settings("ring")["study code"] != settings["study code"]
