@@ -172,10 +172,14 @@ def takes_real(g_loss):
     """Whether ``g_loss`` is a paired generator loss ``g_loss(d_real, d_fake)`` (two required positional
     parameters, e.g. :func:`~regan_tutorial.losses.generator_loss_relativistic`) rather than
     ``g_loss(d_fake)``: read from its signature, so a loss of one's own needs no marker. Refused,
-    since they would train with the wrong sign unseen: the package's discriminator losses, and two
-    parameters named fake first, e.g. ``(fake, real)``."""
-    if g_loss in DISCRIMINATOR_LOSSES:
-        raise ValueError(f"g_loss= is a discriminator's loss (losses.{g_loss.__name__}): the generator "
+    since they would train with the wrong sign unseen: the package's discriminator losses (also
+    under ``functools.partial`` or a decorator), and two parameters whose names put the generated
+    logits first, e.g. ``(fake, real)``, ``(d_gen, d_real)``, ``(generated, data)``."""
+    base = g_loss
+    while isinstance(base, functools.partial) or hasattr(base, "__wrapped__"):
+        base = base.func if isinstance(base, functools.partial) else base.__wrapped__
+    if any(base is loss for loss in DISCRIMINATOR_LOSSES):
+        raise ValueError(f"g_loss= is a discriminator's loss (losses.{base.__name__}): the generator "
                          "descends a generator loss, e.g. losses.generator_loss_nonsaturating")
     try:  # a module's call is its forward
         parameters = inspect.signature(g_loss.forward if isinstance(g_loss, nn.Module) else g_loss).parameters.values()
@@ -187,10 +191,12 @@ def takes_real(g_loss):
         raise ValueError(f"g_loss= takes {len(required)} required arguments ({', '.join(required)}); "
                          "a generator loss takes (d_fake), or (d_real, d_fake) for a paired loss such as "
                          "losses.generator_loss_relativistic")
-    first, second = (required + ["", ""])[:2]
-    if "fake" in first.lower() and "real" in second.lower():  # called by position: the sign would flip
-        raise ValueError(f"g_loss= takes ({first}, {second}), but a paired generator loss is called as "
-                         "g_loss(d_real, d_fake): put the real logits first")
+    if len(required) == 2:
+        real = [any(w in name.lower() for w in ("real", "data")) for name in required]
+        fake = [any(w in name.lower() for w in ("fake", "gen")) for name in required]
+        if (fake[0] and not real[0]) or (real[1] and not fake[1]):  # called by position: the sign would flip
+            raise ValueError(f"g_loss= takes ({', '.join(required)}), but a paired generator loss is called as "
+                             "g_loss(d_real, d_fake): put the real logits first")
     return len(required) == 2
 
 

@@ -2,6 +2,7 @@
 Roth et al.'s regularizer and R1 + R2, the Dirac-GAN's eigenvalues, the PacGAN metrics, packing and
 copy-wise spectral norm, and the paired generator step of the loop."""
 
+import functools
 import math
 
 import pytest
@@ -341,6 +342,13 @@ def test_the_relativistic_checker_catches_what_only_large_or_column_logits_show(
     (lambda r, f: torch.nn.functional.softplus(f.sub_(r)).mean(), "in place"),  # right value, caller's logits gone
     (lambda r, f: torch.nn.functional.softplus(f.flip(0) - r).mean(), "another fake row"),
     (lambda r, f: torch.nn.functional.softplus(f.roll(1) - r).mean(), "another fake row"),
+    # a second review: a roll by two, an eps or a clamp (right but for confident logits), the
+    # generator's loss called with its arguments swapped, an answer right only on small batches
+    (lambda r, f: torch.nn.functional.softplus(f.roll(2) - r).mean(), "another fake row"),
+    (lambda r, f: -torch.log(torch.sigmoid(r - f) + 1e-8).mean(), "right on the other cases"),
+    (lambda r, f: torch.log1p(torch.exp((f - r).clamp(max=80))).mean(), "an eps or a clamp"),
+    (lambda r, f: losses.generator_loss_relativistic(f, r), "losses.generator_loss_relativistic"),
+    (lambda r, f: torch.nn.functional.softplus((f - r) if len(r) <= 3 else (r - f)).mean(), "a random batch of 7"),
 ])
 @pytest.mark.parametrize("graded", [False, True])
 def test_the_relativistic_checker_names_in_place_edits_and_wrong_pairings_in_the_notebook_and_the_grader(
@@ -369,6 +377,13 @@ def test_a_paired_generator_loss_written_fake_first_or_as_a_module_is_read_right
     with pytest.raises(ValueError, match=r"takes \(fake, real\)"):  # any names, fake before real
         takes_real(lambda fake, real: fake_first(fake, real))
     assert takes_real(lambda real_logits, fake_logits: fake_first(fake_logits, real_logits))
+    for names in ("generated, real", "d_gen, d_real", "gen, data", "d_gen, d_data", "a, real"):
+        with pytest.raises(ValueError, match="put the real logits first"):
+            takes_real(eval(f"lambda {names}: 0"))
+    assert takes_real(lambda d_data, d_generated: 0) and takes_real(lambda a, b: 0)
+    with pytest.raises(ValueError, match="is a discriminator's loss"):  # through a partial, as a user wraps one
+        takes_real(functools.partial(losses.discriminator_loss, real_target=0.9))
+    assert not takes_real(functools.partial(losses.generator_loss_nonsaturating))
     for loss in (losses.discriminator_loss, losses.discriminator_loss_relativistic,
                  losses.critic_loss_wasserstein, losses.discriminator_loss_hinge):
         with pytest.raises(ValueError, match="is a discriminator's loss"):  # would train G to lose
