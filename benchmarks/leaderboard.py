@@ -8,7 +8,7 @@ share, reverse KL of the mode histogram), with each run's seconds. Stacked MNIST
 modern recipe of ``studies.stacked_mnist_settings``, modes counted by the course's digit classifier.
 
 Run: ``OMP_NUM_THREADS=1 REGAN_MNIST=bundled python benchmarks/leaderboard.py [ring] [grid] [stacked] [-j N]``
-(each part can run in its own process, and ``-j 2`` trains the two Stacked-MNIST arms at once;
+(each part can run in its own process, and ``-j 2`` trains two arms of a part at once;
 one thread each was the faster on the shared 2-core CPU it was made on). Each file records its settings, the commit and the wall time; the chapter and
 ``tests/test_studies.py`` refuse a file once its settings no longer match the code.
 """
@@ -22,20 +22,36 @@ from regan_tutorial import studies
 from regan_tutorial.data import load_mnist
 
 
-def leaderboard(dataset):
+def _leaderboard_arm(job):
+    torch.set_num_threads(1)
+    dataset, name = job
+    settings = studies.leaderboard_settings(dataset)
+    options = {k: v for k, v in settings["common"].items() if k != "dataset"}
+    mixture = studies.leaderboard_mixtures()[dataset]
+    row = studies.coverage_rows(studies.train_toy_gans(mixture, **options, **settings["arms"][name], progress=False))
+    print(f"{dataset:5s} {name:24s} modes {studies.summary(row['modes'])[0]:5.2f}, high quality "
+          f"{100 * studies.summary(row['high_quality'])[0]:5.1f}%, reverse KL "
+          f"{studies.summary(row['reverse_kl'])[0]:.3f}, {row['seconds']:.0f} s", flush=True)
+    return row
+
+
+def leaderboard(dataset, jobs=1):
+    """Every arm on ``dataset``, ``jobs`` arms at once in processes of their own (one thread each)."""
     tic = time.perf_counter()
     settings = studies.leaderboard_settings(dataset)
-    common, arms = settings["common"], settings["arms"]
-    mixture = studies.leaderboard_mixtures()[dataset]
-    options = {k: v for k, v in common.items() if k != "dataset"}
-    rows = {}
-    for name, extra in arms.items():
-        rows[name] = row = studies.coverage_rows(studies.train_toy_gans(mixture, **options, **extra, progress=False))
-        print(f"{dataset:5s} {name:24s} modes {studies.summary(row['modes'])[0]:5.2f}, high quality "
-              f"{100 * studies.summary(row['high_quality'])[0]:5.1f}%, reverse KL "
-              f"{studies.summary(row['reverse_kl'])[0]:.3f}, {row['seconds']:.0f} s", flush=True)
-    return studies.save_study(f"leaderboard_{dataset}", settings, rows,
+    rows = _each([(dataset, name) for name in settings["arms"]], _leaderboard_arm, jobs)
+    return studies.save_study(f"leaderboard_{dataset}", settings, dict(zip(settings["arms"], rows)),
                               "benchmarks/leaderboard.py", time.perf_counter() - tic)
+
+
+def _each(jobs, run, n):
+    """``run`` of each job, in order; ``n`` at once in processes of their own."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    if n == 1:
+        return [run(job) for job in jobs]
+    with ProcessPoolExecutor(n) as pool:
+        return list(pool.map(run, jobs))
 
 
 def _stacked_arm(arm):
@@ -51,16 +67,9 @@ def _stacked_arm(arm):
 
 def stacked(jobs=1):
     """The Stacked-MNIST arms, ``jobs`` of them at once in processes of their own (one thread each)."""
-    from concurrent.futures import ProcessPoolExecutor
-
     tic = time.perf_counter()
     settings = studies.stacked_mnist_settings()
-    arms = list(settings["arms"].items())
-    if jobs > 1:
-        with ProcessPoolExecutor(jobs) as pool:
-            rows = list(pool.map(_stacked_arm, arms))
-    else:
-        rows = [_stacked_arm(arm) for arm in arms]
+    rows = _each(list(settings["arms"].items()), _stacked_arm, jobs)
     return studies.save_study("stacked_mnist", settings, dict(zip(settings["arms"], rows)),
                               "benchmarks/leaderboard.py", time.perf_counter() - tic)
 
@@ -70,4 +79,4 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     jobs = int(args.pop(args.index("-j") + 1)) if "-j" in args else 1
     for part in [a for a in args if a != "-j"] or ["ring", "grid", "stacked"]:
-        print("wrote", stacked(jobs) if part == "stacked" else leaderboard(part))
+        print("wrote", stacked(jobs) if part == "stacked" else leaderboard(part, jobs))

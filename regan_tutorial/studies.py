@@ -172,11 +172,15 @@ def study_path(name):
 
 
 def _commit():
+    """The commit the package's code comes from, ``-dirty`` if the tree holds changes not yet committed
+    (the stored studies themselves aside: another study written by a run beside this one is not one)."""
     try:
-        # "-dirty": made from a working tree with changes not yet committed
-        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent, timeout=10)
-        return done.stdout.strip() or None
+        run = lambda *args: subprocess.run(["git", *args], capture_output=True, text=True,
+                                           cwd=Path(__file__).parent, timeout=10).stdout.strip()
+        commit = run("rev-parse", "--short=7", "HEAD")
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", ":/",
+                    f":(top,exclude)regan_tutorial/{RESULTS}")
+        return (commit + "-dirty" * bool(dirty)) or None
     except (OSError, subprocess.SubprocessError):
         return None
 
