@@ -212,7 +212,7 @@ def _not_a_scalar(got, err, what):
     """What is wrong with a result that should be a scalar tensor (an exception, another shape), or None."""
     if err:
         return f"for {what}, {err}"
-    if not torch.is_tensor(got) or got.dim() != 0:
+    if not torch.is_tensor(got) or got.numel() != 1:  # (1,) back-propagates too, and the loop takes it
         return "it should return a scalar tensor (the mean over the batch), so that .backward() works."
     return None
 

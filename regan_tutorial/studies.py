@@ -580,20 +580,25 @@ def code_digest(function, _seen=None):
     seen = set() if _seen is None else _seen
     seen.add(function)
     function = inspect.unwrap(function)  # e.g. under @torch.no_grad(): the names of its own module
-    tree = ast.parse(textwrap.dedent(getsource(function))).body[0]
-    if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
-        tree.body = tree.body[1:]
     methods = []
-    for _, member in sorted(vars(function).items()) if inspect.isclass(function) else ():
-        for f in (member.fget, member.fset) if isinstance(member, property) else \
-                (getattr(member, "__func__", member),):  # a property's functions; a static or class method's
-            if inspect.isfunction(f) and not inspect.unwrap(f).__code__.co_filename.startswith("<"):
-                methods.append(f)  # not a dataclass's generated ones
-    if methods:  # each method from its own code, as a patched or edited method is
-        tree.body = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    parts = [ast.dump(tree)]
+    if inspect.isfunction(function) and function.__name__ == "<lambda>":  # e.g. a patch: its bytecode
+        code = function.__code__  # (its source is a line of some statement, not always parseable)
+        parts = [repr((code.co_code, code.co_names, [c for c in code.co_consts if not inspect.iscode(c)]))]
+        names = sorted(set(code.co_names) | set(code.co_freevars))
+    else:
+        tree = ast.parse(textwrap.dedent(getsource(function))).body[0]
+        if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
+            tree.body = tree.body[1:]
+        for _, member in sorted(vars(function).items()) if inspect.isclass(function) else ():
+            for f in (member.fget, member.fset) if isinstance(member, property) else \
+                    (getattr(member, "__func__", member),):  # a property's functions; a static or class method's
+                if inspect.isfunction(f) and not inspect.unwrap(f).__code__.co_filename.startswith("<"):
+                    methods.append(f)  # not a dataclass's generated ones
+        if methods:  # each method from its own code, as a patched or edited method is
+            tree.body = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        parts = [ast.dump(tree)]
+        names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
     scope = getattr(function, "__globals__", None) or vars(sys.modules[function.__module__])
-    names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
     for name in names:  # constants by value (a function's address left out)
         value = scope.get(name)
         if isinstance(value, (int, float, str, bytes, tuple, list, dict, set, frozenset)):

@@ -696,6 +696,27 @@ def _averaging_identity(g_ema):
     return f"{fn.__module__}.{fn.__qualname__}({plain})"
 
 
+def _naming_packs(term, discriminator):
+    """A penalty ``term`` whose count error, for a discriminator that judges packs of samples
+    (:class:`nets.Packed`: one logit per pack), names the packing."""
+    from .nets import Packed
+
+    packs = next((m.m for m in discriminator.modules() if isinstance(m, Packed)), None)
+    if packs is None:
+        return term
+
+    def named(batch):
+        try:
+            return term(batch)
+        except ValueError as error:
+            if " values for " not in str(error):
+                raise
+            raise ValueError(f"{error}: the discriminator judges packs of {packs} samples (nets.Packed) and "
+                             "gives one logit per pack, and a penalty on each sample's input gradient needs "
+                             "one logit per sample") from error
+    return named
+
+
 def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_opt,
           d_loss=discriminator_loss, g_loss=generator_loss_nonsaturating, d_steps=1, prior="normal",
           labels=None, classifier=None, penalty=None, regularizer=None, gamma=None, clip=None, info_loss=None,
@@ -779,9 +800,10 @@ def train(generator, discriminator, data, *, steps=None, batch_size, g_opt, d_op
 
     d_terms, g_terms = {}, {}
     if penalty is not None:
-        d_terms["penalty"] = lambda b: penalty(discriminator, b.x_real, b.x_fake)
+        d_terms["penalty"] = _naming_packs(lambda b: penalty(discriminator, b.x_real, b.x_fake), discriminator)
     if regularizer is not None:
-        d_terms["regularizer"] = lambda b: weight(b.step - 1) / 2 * regularizer(b.d_real, b.x_real, b.d_fake, b.x_fake)
+        d_terms["regularizer"] = _naming_packs(
+            lambda b: weight(b.step - 1) / 2 * regularizer(b.d_real, b.x_real, b.d_fake, b.x_fake), discriminator)
     if info_loss is not None:
         d_terms["info"] = g_terms["info"] = lambda b: info_loss(b.x_fake, b.z)
     if classifier is not None:

@@ -166,3 +166,12 @@ def test_one_regularized_step_of_the_loop_equals_the_step_written_out():
     d_opt2.step()
     for p, q in zip(d.parameters(), d2.parameters()):
         assert torch.allclose(p, q, atol=1e-7)
+
+
+def test_a_packed_discriminator_with_a_penalty_per_sample_is_refused_by_the_loop_naming_the_packing():
+    from regan_tutorial.nets import Packed
+    d = Packed(MLPDiscriminator((4,), (8,)), m=2)
+    g = MLPGenerator(2, (8,), (2,), output="none")
+    with pytest.raises(ValueError, match=r"8 values for 16 samples .*packs of 2 samples \(nets.Packed\)"):
+        train(g, d, torch.randn(64, 2), steps=2, batch_size=16, regularizer=losses.r1_regularizer, gamma=1.0,
+              g_opt=torch.optim.Adam(g.parameters()), d_opt=torch.optim.Adam(d.parameters()), progress=False)

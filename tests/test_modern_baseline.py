@@ -309,7 +309,10 @@ def test_the_relativistic_checker_accepts_a_right_answer_and_names_each_slip(cap
 
     right = lambda d_real, d_fake: -F.logsigmoid(d_real - d_fake).mean()  # written another way, and stable
     assert exercises.check_relativistic_loss(right)
+    # a one-element result back-propagates as a scalar does, and the loop takes it (an outside review)
+    assert exercises.check_relativistic_loss(lambda r, f: F.softplus(f - r).mean().reshape(1))
     slips = {
+        "scalar tensor": lambda r, f: F.softplus(f - r).reshape(-1)[:2].mean(0, keepdim=True).expand(2),
         "the generator's loss": lambda r, f: F.softplus(r - f).mean(),
         "classic loss": lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
         "N x N mean": lambda r, f: F.softplus(f[None, :] - r[:, None]).mean(),

@@ -203,6 +203,21 @@ def test_a_stored_leaderboard_is_refused_once_a_loss_or_the_scoring_changes(monk
             studies.load_study("leaderboard_ring", studies.leaderboard_settings("ring"))
 
 
+def test_a_loss_patched_with_a_lambda_refuses_the_stored_leaderboard_instead_of_failing_to_parse(monkeypatch):
+    """An outside review: a lambda's source is a line of a statement (here cut mid-call), not a def."""
+    from regan_tutorial import losses
+
+    r1 = losses.r1_regularizer
+    monkeypatch.setattr(losses, "r1_regularizer", lambda d_real, x_real, d_fake=None, x_fake=None: (
+        2 * r1(d_real, x_real)))
+    doubled = studies.leaderboard_settings("ring")["code"]
+    with pytest.raises(ValueError, match=r"<lambda> cannot be identified in a stored study: use a named"):
+        studies.load_study("leaderboard_ring", studies.leaderboard_settings("ring"))
+    monkeypatch.setattr(losses, "r1_regularizer", lambda d_real, x_real, d_fake=None, x_fake=None: (
+        3 * r1(d_real, x_real)))
+    assert studies.leaderboard_settings("ring")["code"] != doubled  # the lambda's own constants count
+
+
 def test_the_ablation_s_stored_samples_come_back_as_the_images_the_chapter_shows():
     record = studies.load_study("mnist_ablation", dict(zip(("common", "arms"), studies.mnist_ablation())))
     for row in record["rows"].values():
