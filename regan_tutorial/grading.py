@@ -209,30 +209,56 @@ SANDBOX = """\
 import ctypes, json, os, sys
 job = json.loads(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
+def check(result, what):
+    if result != 0:
+        raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
 def mount(source, target, fstype, flags):
-    if libc.mount(source.encode(), target.encode(), fstype and fstype.encode(), flags, None) != 0:
-        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
-def read_only(path, source=None):
-    f = os.statvfs(source or path).f_flag  # a remount keeps the flags the mount has (nosuid, nodev, ...)
-    mount(source or path, path, None, 4096 | 16384)  # MS_BIND | MS_REC
+    check(libc.mount(source.encode(), target.encode(), fstype and fstype.encode(), flags, None), f"mount {target}")
+def read_only(source, path):
+    f = os.statvfs(source).f_flag  # a remount keeps the flags the mount has (nosuid, nodev, ...)
+    mount(source, path, None, 4096 | 16384)  # MS_BIND | MS_REC
     keep = (f & (2 | 4 | 8 | 1024 | 2048)) | (2097152 if f & 4096 else 0)
     mount("none", path, None, 32 | 4096 | 1 | keep)  # MS_REMOUNT | MS_BIND | MS_RDONLY
-under = lambda path, folder: path.startswith(folder.rstrip("/") + "/")
-root = os.open(job["root"], os.O_PATH | os.O_DIRECTORY)
-for path in job["readonly"]:  # the installation, the home folder, /etc: what a later grader reads
-    read_only(path)
-again = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in job["readonly"]
-         if any(under(p, h) for h in job["hide"])}  # shown again, read-only, in the emptied folders
-for hidden in job["hide"]:  # none lies in another
-    mount("tmpfs", hidden, "tmpfs", 2 | 4)  # MS_NOSUID | MS_NODEV: an empty folder over it
-for path, fd in again.items():
+def empty(path):
     os.makedirs(path, exist_ok=True)
-    read_only(path, f"/proc/self/fd/{fd}")
-os.mkdir(job["inside"])
-mount(f"/proc/self/fd/{root}", job["inside"], None, 4096)  # MS_BIND: this grader's folder, and only it
-os.chdir(job["inside"])
-for fd in (root, *again.values()):
+    mount("tmpfs", path, "tmpfs", 2 | 4)  # MS_NOSUID | MS_NODEV
+# A root of its own, built from an allowlist: the system's programs and libraries, /etc, the Python
+# installation and sys.path, read-only; empty temporary folders; this grader's folder; nothing else
+# (no home folder, hand-ins, /run, /sys or terminals). Every folder shown is opened first.
+shown = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in job["readonly"]}
+root = os.open(job["root"], os.O_PATH | os.O_DIRECTORY)
+new = os.path.join(job["temporary"][0], ".root")
+empty(job["temporary"][0])
+empty(new)
+for path, target in job["links"].items():  # e.g. /bin -> usr/bin
+    os.makedirs(os.path.dirname(new + path), exist_ok=True)
+    os.symlink(target, new + path)
+for path in job["temporary"]:
+    empty(new + path)
+for path, fd in shown.items():  # after the temporary folders: a checkout under /tmp is shown in its place
+    os.makedirs(new + path, exist_ok=True)
+    read_only(f"/proc/self/fd/{fd}", new + path)
+os.makedirs(new + job["inside"])
+mount(f"/proc/self/fd/{root}", new + job["inside"], None, 4096)  # MS_BIND: this grader's folder, and only it
+empty(new + "/dev")
+for node in ("null", "zero", "full", "random", "urandom"):
+    open(new + "/dev/" + node, "w").close()
+    mount("/dev/" + node, new + "/dev/" + node, None, 4096)
+for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                     ("stderr", "/proc/self/fd/2")):
+    os.symlink(target, new + "/dev/" + name)
+empty(new + "/dev/shm")
+os.makedirs(new + "/proc")
+mount("proc", new + "/proc", "proc", 2 | 4 | 8)  # this PID namespace's processes only
+for fd in (root, *shown.values()):
     os.close(fd)
+os.chdir(new)
+pivot_root = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}.get(os.uname().machine)
+if pivot_root is None:
+    raise OSError(f"pivot_root: no system call number known for {os.uname().machine}")
+check(libc.syscall(pivot_root, b".", b"."), "pivot_root")  # the new root over the old, which is then
+check(libc.umount2(b".", 2), "umount the old root")  # detached (MNT_DETACH): out of every path
+os.chdir(job["inside"])
 import fcntl, socket, struct  # a network of its own, the loopback only: up, for the kernel's connection
 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
     flags = struct.unpack_from("H", fcntl.ioctl(s, 0x8913, struct.pack("16s24x", b"lo")), 16)[0]
@@ -250,10 +276,10 @@ def _sandbox():
     through util-linux's ``unshare`` and ``setpriv``; no root needed where the system allows
     unprivileged user namespaces): "" if so, else why not. Inside, the grader, the notebook's
     kernel and the processes that run the answers see no other process (they cannot signal the
-    grading command, read its arguments, or outlive their grader: they all end with it), the
-    temporary folders and the hand-ins' folders are empty (no classmate's files or grader to
-    reach), the Python installation, the home folder and /etc are read-only (nothing planted for
-    a later hand-in), their network is a loopback of their own (no server to ask for an answer or
+    grading command, read its arguments, or outlive their grader: they all end with it), their
+    root is their own, built from an allowlist (:func:`_confinement`: no home folder, hand-ins'
+    folders or services' sockets; the Python installation and /etc read-only, so nothing is
+    planted for a later hand-in), their network is a loopback of their own (no server to ask for an answer or
     send one to), and they hold no capability that could undo that."""
     global _SANDBOX
     if _SANDBOX is None:
@@ -269,14 +295,19 @@ def _sandbox():
 _SANDBOX = None
 
 
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")  # in every grader's root
+
+
 def _confinement(paths):
-    """What the namespaces hide and make read-only for the hand-ins at ``paths``: (hidden, read-only,
-    not hidden). Hidden: the temporary folders, the hand-ins' folders, /run (the services' sockets),
-    the cgroup files and /dev/pts; read-only: the Python installation and ``sys.path``, the user's
-    site folder, the home folder, /etc, and the package's folder and its checkout's ``book/`` (what
-    later autograders are made from). A hidden folder
-    that holds a read-only one shows it again, read-only; a hand-ins' folder that lies in one of
-    them, or is one, cannot be hidden (the kernel needs what is there)."""
+    """What a grader's root of its own shows, read-only, and what it leaves out, for the hand-ins at
+    ``paths``: (hidden, read-only, not hidden). The root is built from an allowlist: read-only, the
+    system's programs and libraries (:data:`SYSTEM`: /usr, /lib, ..., /etc), the Python
+    installation and ``sys.path``, the user's site folder, and the package's folder and its
+    checkout's ``book/`` (what later autograders are made from); empty temporary folders, /dev's
+    null, zero, random and urandom, and the grader's own folder. Nothing else is there: not the home
+    folder (nor an agent's socket in it), nor /run (the services' sockets), /sys (the cgroup files)
+    or /dev/pts. Hidden lists the folders of note left out, the temporary folder first; a hand-ins'
+    folder that lies in a read-only folder cannot be hidden (the kernel needs what is there)."""
     import site
 
     temporary = os.path.realpath(tempfile.gettempdir())
@@ -286,13 +317,14 @@ def _confinement(paths):
     path = [p for p in sys.path if p and os.path.realpath(p) != here]
     package = os.path.dirname(os.path.abspath(__file__))
     sources = [package, os.path.join(os.path.dirname(package), "book")]  # a checkout's: what autograders come from
-    readonly = _outermost(p for p in [sys.prefix, sys.base_prefix, *path, site.getuserbase(),
-                                      os.path.expanduser("~"), "/etc", "/usr/local/etc", *sources]
+    system = [p for p in SYSTEM if not os.path.islink(p)]  # a link (/bin -> usr/bin) is made again, as a link
+    readonly = _outermost(p for p in [*system, sys.prefix, sys.base_prefix, *path, site.getuserbase(), *sources]
                           if os.path.isdir(p) and os.path.realpath(p) != "/")
     # /run holds the sockets of the user's and the system's services (D-Bus, Docker, ...), reachable
     # through a file whatever the network; the cgroup files can kill or freeze the grading command;
     # /dev/pts holds the instructor's terminal
-    folders = {temporary, "/tmp", "/var/tmp", "/dev/shm", "/run", "/sys/fs/cgroup", "/dev/pts"} | {
+    folders = {temporary, "/tmp", "/var/tmp", "/dev/shm", "/run", "/sys/fs/cgroup", "/dev/pts",
+               os.path.expanduser("~")} | {
         os.path.realpath(os.path.dirname(os.path.abspath(p))) for p in paths}
     folders = {f for f in folders if os.path.isdir(f)}
     shown = lambda f: f == "/" or any(f == k or f.startswith(k.rstrip("/") + "/") for k in readonly)
@@ -550,8 +582,11 @@ def _command(root, confine, boot=None):
         return [sys.executable, "-I", "-c", boot], root
     hide, readonly = confine
     inside = os.path.join(hide[0], INSIDE)
+    links = {p: os.readlink(p) for p in SYSTEM if os.path.islink(p)}
+    temporary = list(dict.fromkeys([hide[0], "/tmp", "/var/tmp"]))
     return [*UNSHARE, sys.executable, "-I", "-c", SANDBOX, json.dumps(
-        {"root": root, "inside": inside, "hide": hide, "readonly": readonly, "boot": boot})], inside
+        {"root": root, "inside": inside, "temporary": temporary, "readonly": readonly, "links": links,
+         "boot": boot})], inside
 
 
 def _grade_one(path, data, autograder, limit, profile, threads, confine, isolation):
@@ -619,7 +654,7 @@ def grade_all(paths, autograder, limit=600, jobs=1, profile="smoke", progress=No
             confine = None if why_not else (hide, readonly)
     isolation = (f"processes only: namespaces are not available here ({why_not})" if why_not else
                  "namespaces" + (f"; the hand-ins in {', '.join(shown)} are not hidden from it, as the Python "
-                                 "installation, the home folder or a folder of sys.path is there" if shown else ""))
+                                 "installation or a folder of sys.path is there" if shown else ""))
 
     def one(path):
         report = _grade_one(path, snapshot[path], autograder, limit, profile, threads, confine, isolation)

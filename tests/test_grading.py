@@ -9,7 +9,9 @@ handout, cheats, a kernel-killer, a notebook that runs too long, and files that 
 import contextlib
 import json
 import os
+import shutil
 import socketserver
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -554,9 +556,43 @@ def jsd_server():
             server.shutdown()
 
 
+# the same through a UNIX socket in the home folder, as an ssh or gpg agent's is: a grader's root of
+# its own (an allowlist) does not hold the home folder, so the socket is not there to connect to
+ASKS_AN_AGENT = """
+import json, socket
+
+def my_jsd(p, q, dx):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect({path!r})
+        s.sendall(json.dumps([np.asarray(p).tolist(), np.asarray(q).tolist(), float(dx)]).encode() + b"\\n")
+        return json.loads(s.makefile().readline())
+""" + WRONG_JSD.split("\n\n", 1)[1]
+
+
+@contextlib.contextmanager
+def jsd_agent():
+    """A server like :func:`jsd_server` on a UNIX socket in a folder of the home folder; yields its path."""
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            p, q, dx = json.loads(self.rfile.readline())
+            self.wfile.write(json.dumps(float(theory.jsd(np.array(p), np.array(q), dx))).encode() + b"\n")
+
+    folder = tempfile.mkdtemp(prefix=".regan-agent-", dir=os.path.expanduser("~"))
+    try:
+        with socketserver.ThreadingUnixStreamServer(os.path.join(folder, "agent.sock"), Handler) as server:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            try:
+                yield server.server_address
+            finally:
+                server.shutdown()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # cheats that "processes only" grading does not stop (book/instructors.md says so), or that would
 # leave a file in the home of whoever runs the tests: tried only where the namespaces are there
-NEEDS_NAMESPACES = {"answer-reaches-out", "plants-a-startup-file", "copycat", "asks-outside"}
+NEEDS_NAMESPACES = {"answer-reaches-out", "plants-a-startup-file", "copycat", "asks-outside", "asks-an-agent"}
 
 
 def handin(edition, answers, target, extra=(), metadata=None):
@@ -608,6 +644,8 @@ open({str(victim)!r}, "w").write("{{}}")  # and a classmate's hand-in overwritte
     if not grading._sandbox():
         port = server.enter_context(jsd_server())
         handin(jsd, ASKS_OUTSIDE.format(port=port), hand / "asks-outside__mini-ex-theory-code-jsd.ipynb")
+        agent = server.enter_context(jsd_agent())
+        handin(jsd, ASKS_AN_AGENT.format(path=agent), hand / "asks-an-agent__mini-ex-theory-code-jsd.ipynb")
         handin(jsd, WRONG_JSD, hand / "copycat__mini-ex-theory-code-jsd.ipynb",
                [COPYCAT.format(classmate=str(hand / "jsd-loops__mini-ex-theory-code-jsd.ipynb"))])
     handin(jsd, WRONG_JSD, hand / "zz-innocent-wrong__mini-ex-theory-code-jsd.ipynb")  # graded after the disk cheat
@@ -673,7 +711,7 @@ def test_the_untouched_handout_is_not_attempted(graded):
 
 
 @pytest.mark.parametrize("name", [*CHEATS, "edits-metadata", "a-background-process", "zz-innocent-wrong",
-                                  "swaps-answers", "copycat", "asks-outside"])
+                                  "swaps-answers", "copycat", "asks-outside", "asks-an-agent"])
 def test_no_cheat_passes(graded, name):
     _, reports, _ = graded
     if name in NEEDS_NAMESPACES and name not in reports:
@@ -793,6 +831,15 @@ def test_an_answer_that_asks_a_server_outside_is_refused_the_connection(graded):
         pytest.skip("graded as processes only here: the network is open (book/instructors.md)")
     for result in reports["asks-outside"]["exercises"].values():
         assert "Connection refused" in result["message"] or "unreachable" in result["message"], result
+
+
+def test_an_answer_that_asks_an_agent_s_socket_in_the_home_folder_finds_no_socket(graded):
+    """An outside review: the home folder was shown read-only, and a UNIX socket there still connects."""
+    _, reports, _ = graded
+    if "asks-an-agent" not in reports:
+        pytest.skip("graded as processes only here: the home folder is open (book/instructors.md)")
+    for result in reports["asks-an-agent"]["exercises"].values():
+        assert "FileNotFoundError" in result["message"], result
 
 
 def test_a_student_name_a_spreadsheet_would_compute_stays_text(tmp_path):
