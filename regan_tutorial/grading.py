@@ -250,6 +250,14 @@ for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("st
 empty(new + "/dev/shm")
 os.makedirs(new + "/proc")
 mount("proc", new + "/proc", "proc", 2 | 4 | 8)  # this PID namespace's processes only
+for name in ("sys", "sysrq-trigger", "irq", "bus", "fs"):  # the host kernel's settings: read-only
+    if os.path.exists(new + "/proc/" + name):
+        read_only(new + "/proc/" + name, new + "/proc/" + name)
+for path in [*job["mask"], *("/proc/" + n for n in ("kcore", "keys", "timer_list", "sched_debug", "kallsyms"))]:
+    if os.path.isdir(new + path):  # a folder of a shown one that must not be seen (the book's solutions)
+        mount("tmpfs", new + path, "tmpfs", 1 | 2 | 4 | 8)  # MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    elif os.path.exists(new + path):  # a file only root may read (when graded as root), a kernel table
+        mount("/dev/null", new + path, None, 4096)
 for fd in (root, *shown.values()):
     os.close(fd)
 os.chdir(new)
@@ -315,10 +323,8 @@ def _confinement(paths):
     # their own copy of the package, so it is not kept (hand-ins in it are hidden)
     here = os.path.realpath(os.getcwd())
     path = [p for p in sys.path if p and os.path.realpath(p) != here]
-    package = os.path.dirname(os.path.abspath(__file__))
-    sources = [package, os.path.join(os.path.dirname(package), "book")]  # a checkout's: what autograders come from
     system = [p for p in SYSTEM if not os.path.islink(p)]  # a link (/bin -> usr/bin) is made again, as a link
-    readonly = _outermost(p for p in [*system, sys.prefix, sys.base_prefix, *path, site.getuserbase(), *sources]
+    readonly = _outermost(p for p in [*system, sys.prefix, sys.base_prefix, *path, site.getuserbase()]
                           if os.path.isdir(p) and os.path.realpath(p) != "/")
     # /run holds the sockets of the user's and the system's services (D-Bus, Docker, ...), reachable
     # through a file whatever the network; the cgroup files can kill or freeze the grading command;
@@ -458,6 +464,12 @@ def _worker(job):
     report.chapter = chapter
     listed = exercises[chapter]
     tests = _load_tests(listed, checker)
+    # the notebook could read the hidden cases' seeds there, or rewrite a module this process has not
+    # yet imported: the tests are in memory, every module the checks use is imported, the files go
+    from regan_tutorial import data, dynamics, profiles, studies, train  # noqa: F401
+    import shutil
+
+    shutil.rmtree(os.path.join(checker, "tests"))
     sandbox = os.path.join(root, "sandbox")  # all that the notebook's processes see of this folder
     kernel, work, answers, home = (os.path.join(sandbox, d) for d in ("kernel", "work", "answers", "home"))
     for d in (work, answers, home):
@@ -586,7 +598,42 @@ def _command(root, confine, boot=None):
     temporary = list(dict.fromkeys([hide[0], "/tmp", "/var/tmp"]))
     return [*UNSHARE, sys.executable, "-I", "-c", SANDBOX, json.dumps(
         {"root": root, "inside": inside, "temporary": temporary, "readonly": readonly, "links": links,
-         "boot": boot})], inside
+         "mask": _masked(readonly), "boot": boot})], inside
+
+
+def _masked(readonly):
+    """What a grader's root covers up inside the folders it shows: the checkout's ``book/`` (the
+    solutions) if a folder of ``sys.path`` holds it, and, when grading as root (root is mapped to
+    root), the files in /etc that only root may read (/etc/shadow, ssh host keys, ...)."""
+    book = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "book"))
+    masked = [book] if os.path.isdir(book) and any(book.startswith(r.rstrip("/") + "/") for r in readonly) else []
+    if os.geteuid() == 0:
+        for folder, _, files in os.walk("/etc"):
+            for name in files:
+                path = os.path.join(folder, name)
+                with contextlib.suppress(OSError):
+                    if not os.path.islink(path) and not os.stat(path).st_mode & 0o004:
+                        masked.append(path)
+    return masked
+
+
+def _environment():
+    """What of the instructor's environment a grader gets: the search path, the locale and the course's
+    own settings, not the tokens and keys a shell may hold (the student's code could print them)."""
+    return {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LANGUAGE", "TZ", "REGAN_MNIST", "REGAN_DATA")
+            or k.startswith("LC_")}
+
+
+@contextlib.contextmanager
+def _folder():
+    """A temporary folder for one grader, removed afterwards whatever the notebook left in it (a chain
+    of folders too deep for ``shutil.rmtree``'s recursion, files made read-only): by ``rm -rf``."""
+    root = tempfile.mkdtemp(prefix="regan-grade-")
+    try:
+        yield root
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwx", root], capture_output=True)
+        subprocess.run(["rm", "-rf", "--one-file-system", root], capture_output=True)
 
 
 def _grade_one(path, data, autograder, limit, profile, threads, confine, isolation):
@@ -594,14 +641,15 @@ def _grade_one(path, data, autograder, limit, profile, threads, confine, isolati
 
     key = secrets.token_hex(32)
     report = Report(str(path), student_of(path), isolation=isolation)
-    with tempfile.TemporaryDirectory(prefix="regan-grade-") as root:
+    tic = time.perf_counter()
+    with _folder() as root:
         command, seen = _command(root, confine)
         job = {"root": seen, "key": key, "name": str(path), "student": report.student, "limit": limit,
                "profile": profile, "threads": threads, "notebook": base64.b64encode(data).decode(),
                "autograder": base64.b64encode(autograder).decode(), "isolation": isolation,
                "userbase": site.getuserbase()}
         with _WORKERS_LOCK:
-            worker = subprocess.Popen(command, stdin=subprocess.PIPE,
+            worker = subprocess.Popen(command, stdin=subprocess.PIPE, env=_environment(),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root, start_new_session=True)
             _WORKERS.add(worker.pid)
         try:
@@ -609,7 +657,7 @@ def _grade_one(path, data, autograder, limit, profile, threads, confine, isolati
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
             out, err = worker.communicate()
-            report.timed_out = True
+            report.timed_out, report.seconds = True, round(time.perf_counter() - tic, 1)
             report.errors.append(f"its grading ran past {limit + CHECK_SECONDS} s and was stopped")
         finally:  # what a killed worker left behind was reparented here: it goes before the next hand-in
             with _WORKERS_LOCK:
@@ -624,6 +672,7 @@ def _grade_one(path, data, autograder, limit, profile, threads, confine, isolati
                 return Report(**json.loads(signed["report"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
+    report.seconds = round(time.perf_counter() - tic, 1)
     tail = " ".join(err.decode(errors="replace").split()[-40:])
     report.errors.append(f"its grader ended without a verdict (exit code {worker.returncode}; the notebook may "
                          f"have killed it): {tail}"[:600])
@@ -654,10 +703,17 @@ def grade_all(paths, autograder, limit=600, jobs=1, profile="smoke", progress=No
             confine = None if why_not else (hide, readonly)
     isolation = (f"processes only: namespaces are not available here ({why_not})" if why_not else
                  "namespaces" + (f"; the hand-ins in {', '.join(shown)} are not hidden from it, as the Python "
-                                 "installation or a folder of sys.path is there" if shown else ""))
+                                 "installation or a folder of sys.path is there" if shown else "")
+                 + ("; graded as root, which the namespaces map to root: /proc/sys is read-only and the files "
+                    "of /etc only root may read are covered, but grade as a user who owns nothing else"
+                    if os.geteuid() == 0 else ""))
 
     def one(path):
-        report = _grade_one(path, snapshot[path], autograder, limit, profile, threads, confine, isolation)
+        try:
+            report = _grade_one(path, snapshot[path], autograder, limit, profile, threads, confine, isolation)
+        except Exception as err:  # whatever a hand-in did to its grader, the others are graded
+            report = Report(str(path), student_of(path), isolation=isolation)
+            report.errors.append(f"its grading failed ({type(err).__name__}: {' '.join(str(err).split())[:300]})")
         if not report.chapter:  # a grader that died: which chapter, from the file itself (read as data only)
             report.chapter = _chapter_of_bytes(snapshot[path], exercises, path) or ""
         if not report.exercises and report.chapter in exercises:

@@ -264,6 +264,27 @@ def my_dstar(p_data, p_g):
 """
 
 CHEATS = {  # (answer, cells added after the check cell); every one must fail, or be reported an error
+    # an outside review: a chain of folders too deep for shutil.rmtree ended the grading of the class
+    "digs-deep-folders": (WRONG_JSD, ["""
+import os
+here = os.getcwd()
+os.chdir("../..")
+os.makedirs("deep", exist_ok=True)
+os.chdir("deep")
+for _ in range(3000):
+    os.mkdir("d")
+    os.chdir("d")
+os.chdir(here)
+"""]),
+    # ... the checkout's book/ (the solutions) and the grader's tests (the hidden seeds) were readable,
+    # and the instructor's environment reached the answers: this answer raises what it could see
+    "looks-for-the-answers": ("""
+import os
+SEEN = [os.path.exists(p) for p in (BOOK, "../../checker/tests")] + [os.environ.get("REGAN_TEST_SECRET")]
+
+def my_jsd(p, q, dx):
+    raise ValueError(f"seen: {SEEN}")
+""".replace("BOOK", repr(str(ROOT / "book" / "01_gan_theory.ipynb"))) + WRONG_JSD.split("\n\n", 1)[1], []),
     "print-wrapper": (WRONG_JSD, ['''
 import builtins
 _print = builtins.print
@@ -539,21 +560,30 @@ def my_jsd(p, q, dx):
 """ + WRONG_JSD.split("\n\n", 1)[1]
 
 
+class JSDHandler(socketserver.StreamRequestHandler):
+    """Computes the JSD of a request's (p, q, dx) with the package: the help a cheat asks for."""
+
+    def handle(self):
+        p, q, dx = json.loads(self.rfile.readline())
+        self.wfile.write(json.dumps(float(theory.jsd(np.array(p), np.array(q), dx))).encode() + b"\n")
+
+
+@contextlib.contextmanager
+def serving(server):
+    """``server`` serving in a thread while the block runs; yields its address."""
+    with server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield server.server_address
+        finally:
+            server.shutdown()
+
+
 @contextlib.contextmanager
 def jsd_server():
     """A server outside the graders that computes the JSD with the package; yields its port."""
-
-    class Handler(socketserver.StreamRequestHandler):
-        def handle(self):
-            p, q, dx = json.loads(self.rfile.readline())
-            self.wfile.write(json.dumps(float(theory.jsd(np.array(p), np.array(q), dx))).encode() + b"\n")
-
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield server.server_address[1]
-        finally:
-            server.shutdown()
+    with serving(socketserver.ThreadingTCPServer(("127.0.0.1", 0), JSDHandler)) as address:
+        yield address[1]
 
 
 # the same through a UNIX socket in the home folder, as an ssh or gpg agent's is: a grader's root of
@@ -572,27 +602,18 @@ def my_jsd(p, q, dx):
 @contextlib.contextmanager
 def jsd_agent():
     """A server like :func:`jsd_server` on a UNIX socket in a folder of the home folder; yields its path."""
-
-    class Handler(socketserver.StreamRequestHandler):
-        def handle(self):
-            p, q, dx = json.loads(self.rfile.readline())
-            self.wfile.write(json.dumps(float(theory.jsd(np.array(p), np.array(q), dx))).encode() + b"\n")
-
     folder = tempfile.mkdtemp(prefix=".regan-agent-", dir=os.path.expanduser("~"))
     try:
-        with socketserver.ThreadingUnixStreamServer(os.path.join(folder, "agent.sock"), Handler) as server:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            try:
-                yield server.server_address
-            finally:
-                server.shutdown()
+        with serving(socketserver.ThreadingUnixStreamServer(os.path.join(folder, "agent.sock"), JSDHandler)) as path:
+            yield path
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 # cheats that "processes only" grading does not stop (book/instructors.md says so), or that would
 # leave a file in the home of whoever runs the tests: tried only where the namespaces are there
-NEEDS_NAMESPACES = {"answer-reaches-out", "plants-a-startup-file", "copycat", "asks-outside", "asks-an-agent"}
+NEEDS_NAMESPACES = {"answer-reaches-out", "plants-a-startup-file", "copycat", "asks-outside", "asks-an-agent",
+                    "looks-for-the-answers"}
 
 
 def handin(edition, answers, target, extra=(), metadata=None):
@@ -654,9 +675,11 @@ open({str(victim)!r}, "w").write("{{}}")  # and a classmate's hand-in overwritte
     (hand / "empty-json__mini-ex-theory-code-jsd.ipynb").write_text("{}")
     csv, autograder = tmp / "grades.csv", tmp / "autograder.zip"
     assert book.main(["autograder", str(tmp / "src"), str(autograder)]) == 0
+    os.environ["REGAN_TEST_SECRET"] = "the instructor's token"  # what looks-for-the-answers must not see
     with server:
         assert book.main(["grade", *map(str, sorted(hand.glob("*.ipynb"))), "--json", str(report), "--csv",
                           str(csv), "--timeout", "30", "-j", "2", "--autograder", str(autograder)]) == 0
+    del os.environ["REGAN_TEST_SECRET"]
     import time
 
     time.sleep(3)  # a background process that outlived the grader would rewrite the report now
@@ -821,25 +844,34 @@ def test_the_namespaces_hide_the_services_sockets_cgroups_and_terminals_and_keep
     hide, readonly, _ = grading._confinement([])
     for folder in ("/run", "/sys/fs/cgroup", "/dev/pts"):
         assert not os.path.isdir(folder) or os.path.realpath(folder) in hide
-    assert str(ROOT / "regan_tutorial") in readonly or any(str(ROOT).startswith(r) for r in readonly)
+    # the checkout's package and book/ (the solutions) are not in the root, unless sys.path holds a
+    # folder above them: then book/ is covered (grading._masked)
+    book_folder = str((ROOT / "book").resolve())
+    assert book_folder not in readonly
+    assert not any(book_folder.startswith(r + "/") for r in readonly) or book_folder in grading._masked(readonly)
     assert "--ipc" in grading.UNSHARE and "--net" in grading.UNSHARE
 
 
-def test_an_answer_that_asks_a_server_outside_is_refused_the_connection(graded):
+@pytest.mark.parametrize("name, words", [
+    ("asks-outside", ("Connection refused", "unreachable")),
+    # outside reviews: the home folder was shown read-only, and a UNIX socket there still connects;
+    # the solutions in book/ and the hidden seeds were readable, and a token of the grading shell
+    # reached the answers
+    ("asks-an-agent", ("FileNotFoundError",)),
+    ("looks-for-the-answers", ("seen: [False, False, None]",)),
+])
+def test_what_a_hand_in_reaches_for_outside_its_grader_is_not_there(graded, name, words):
     _, reports, _ = graded
-    if "asks-outside" not in reports:
-        pytest.skip("graded as processes only here: the network is open (book/instructors.md)")
-    for result in reports["asks-outside"]["exercises"].values():
-        assert "Connection refused" in result["message"] or "unreachable" in result["message"], result
+    if name not in reports:
+        pytest.skip("graded as processes only here: book/instructors.md says what that does not stop")
+    for result in reports[name]["exercises"].values():
+        assert any(w in result["message"] for w in words), result
 
 
-def test_an_answer_that_asks_an_agent_s_socket_in_the_home_folder_finds_no_socket(graded):
-    """An outside review: the home folder was shown read-only, and a UNIX socket there still connects."""
-    _, reports, _ = graded
-    if "asks-an-agent" not in reports:
-        pytest.skip("graded as processes only here: the home folder is open (book/instructors.md)")
-    for result in reports["asks-an-agent"]["exercises"].values():
-        assert "FileNotFoundError" in result["message"], result
+def test_a_hand_in_that_leaves_folders_too_deep_to_remove_recursively_stops_no_one(graded):
+    hand, reports, _ = graded
+    assert reports["digs-deep-folders"]["exercises"] and len(reports) == len(list(hand.glob("*.ipynb")))
+    assert not list(Path(grading.tempfile.gettempdir()).glob("regan-grade-*/deep")), "its folder was removed"
 
 
 def test_a_student_name_a_spreadsheet_would_compute_stays_text(tmp_path):
