@@ -310,11 +310,11 @@ def _confinement(paths):
     """What a grader's root of its own shows, read-only, and what it leaves out, for the hand-ins at
     ``paths``: (hidden, read-only, not hidden). The root is built from an allowlist: read-only, the
     system's programs and libraries (:data:`SYSTEM`: /usr, /lib, ..., /etc), the Python
-    installation and ``sys.path``, the user's site folder, and the package's folder and its
-    checkout's ``book/`` (what later autograders are made from); empty temporary folders, /dev's
-    null, zero, random and urandom, and the grader's own folder. Nothing else is there: not the home
-    folder (nor an agent's socket in it), nor /run (the services' sockets), /sys (the cgroup files)
-    or /dev/pts. Hidden lists the folders of note left out, the temporary folder first; a hand-ins'
+    installation, ``sys.path`` and the user's site folder; empty temporary folders, /dev's null,
+    zero, random and urandom, and the grader's own folder. Nothing else is there: not the checkout's
+    package and ``book/`` (the solutions; covered by :func:`_masked` if a shown folder holds it),
+    the home folder (nor an agent's socket in it), /run (the services' sockets), /sys (the cgroup
+    files) or /dev/pts. Hidden lists the folders of note left out, the temporary folder first; a hand-ins'
     folder that lies in a read-only folder cannot be hidden (the kernel needs what is there)."""
     import site
 
