@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from . import dynamics, losses, metrics, theory
+from .remote import Computed
 
 TIME_LIMIT = 30.0  # seconds for one call of a student's function; ample for the exercises' small cases
 
@@ -164,12 +165,13 @@ def _call(fn, *args, wrt=(), collect=None):
     """``fn(*args)`` as (result, None), or (None, what went wrong). For an answer run in its own
     process (the grader's), ``wrt`` names the tensors whose gradients the checker will take and
     ``collect`` what the checker's own callables recorded during the call."""
-    from .remote import PATCHED, TAMPERED, UsesPackage
+    from .remote import PATCHED, TAMPERED, UsesPackage, resolved
 
     if not callable(fn):
         return None, f"the checker needs a function, got a {type(fn).__name__}"
     remote = getattr(fn, "remote", False)
     call = (lambda *a: fn.call(a, wrt=wrt, collect=collect)) if remote else fn
+    args = args if remote else resolved(args)
     try:
         with _seeded(), np.errstate(all="ignore"), contextlib.nullcontext() if remote else _tripwires():
             got = _limited(call, args)  # e.g. 0/0 above: the checker explains it
@@ -781,7 +783,8 @@ def check_js_regularizer(fn):
         expected = reference.item()
         weights = [] if d is bowl else list((layer if d is linear else pixels).parameters())
         found = [g.detach() for g in torch.autograd.grad(reference, weights, retain_graph=True)] if weights else []
-        got, err = _call(fn, d_real, x_real, d_fake, x_fake, wrt=weights)
+        # D's logits computed where the answer runs: it differentiates them with respect to x
+        got, err = _call(fn, Computed(d, x_real), x_real, Computed(d, x_fake), x_fake, wrt=weights)
         problem = _not_a_scalar(got, err, what)
         if problem:
             problems.append(problem + (" On images, take each image's squared gradient norm over all its pixels: "

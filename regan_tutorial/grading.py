@@ -16,8 +16,10 @@ and, where the system allows, in Linux namespaces of its own (:func:`_sandbox`, 
    (the functions and nets the exercises name) with ``dill``;
 2. the kernel and every process it left behind are killed (the worker is their subreaper);
 3. otter-grader runs each OK test in the worker, on the worker's copy of the checkers, imported
-   before step 1; each answer is an :class:`regan_tutorial.remote.Answer`, called in a forked
-   child (:mod:`regan_tutorial.remote`), so the worker never runs the student's code;
+   before step 1; each answer is an :class:`regan_tutorial.remote.Answer`, called in a child of
+   a server that the worker started afresh before step 1 (:mod:`regan_tutorial.remote`), so the
+   worker never runs the student's code, and the answer's process holds nothing of the worker's
+   (no hidden case, reference value or key);
 4. the worker prints its report, signed with a key only it and the parent know, as its last line.
 
 The checks come from the autograder, never from the submission; a verdict is computed where no
@@ -30,6 +32,7 @@ import ast
 import base64
 import contextlib
 import csv
+import functools
 import hashlib
 import hmac
 import io
@@ -345,11 +348,22 @@ def _outermost(folders):
 
 
 BOOT = """\
-import base64, io, json, sys, zipfile
+import base64, io, json, os, sys, zipfile
+def read(n):  # exactly n bytes of stdin, unbuffered: nothing of the job is read ahead before the fork
+    chunks = []
+    while n:
+        chunks.append(os.read(0, n))
+        if not chunks[-1]:
+            raise EOFError("the job ended early")
+        n -= len(chunks[-1])
+    return b"".join(chunks)
+first = json.loads(read(int(read(16))))  # where to grade, and the autograder's package: public
+zipfile.ZipFile(io.BytesIO(base64.b64decode(first["package"]))).extractall(first["root"] + "/checker")
+sys.path.insert(0, first["root"] + "/checker")
+from regan_tutorial import remote
+remote.start()  # the answers' server, forked before the job (the hidden tests, the key) is read
 job = json.loads(sys.stdin.readline())
-root = job["root"]
-zipfile.ZipFile(io.BytesIO(base64.b64decode(job["autograder"]))).extractall(root + "/checker")
-sys.path.insert(0, root + "/checker")
+zipfile.ZipFile(io.BytesIO(base64.b64decode(job["autograder"]))).extractall(job["root"] + "/checker")
 from regan_tutorial.grading import _worker
 _worker(job)
 """
@@ -440,9 +454,10 @@ def _worker(job):
 
     from regan_tutorial import exercises as _checks, losses, metrics, nets, remote, theory  # noqa: F401, before any student code
 
-    torch.set_num_threads(1)  # forks of a process with a thread pool can hang
+    torch.set_num_threads(1)
     _subreaper()
     _keep_to_itself()
+    answering = remote._server()  # forked before this process read its job (BOOT)
     root, name = job["root"], job["name"]
     checker = os.path.join(root, "checker")
     exercises = json.load(open(os.path.join(checker, "exercises.json")))
@@ -493,7 +508,7 @@ def _worker(job):
         code = runner.wait(timeout=job["limit"])
     except subprocess.TimeoutExpired:
         code, report.timed_out = None, True
-    _sweep()  # the kernel, the runner, and whatever they started
+    _sweep(keep=(answering.pid,))  # the kernel, the runner, and whatever they started
     with_cells = _executed_errors(executed)
     report.errors += with_cells
     if report.timed_out or any(e.startswith(("CellTimeoutError", "DeadKernelError")) for e in with_cells):
@@ -636,6 +651,17 @@ def _folder():
         subprocess.run(["rm", "-rf", "--one-file-system", root], capture_output=True)
 
 
+@functools.lru_cache(maxsize=4)
+def _package_of(autograder):
+    """The autograder's copy of the package alone (base64 of a zip): what a grader reads before its job."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(autograder)) as source, zipfile.ZipFile(buffer, "w") as z:
+        for name in source.namelist():
+            if name.startswith("regan_tutorial/"):
+                z.writestr(name, source.read(name))
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
 def _grade_one(path, data, autograder, limit, profile, threads, confine, isolation):
     import site
 
@@ -653,7 +679,9 @@ def _grade_one(path, data, autograder, limit, profile, threads, confine, isolati
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root, start_new_session=True)
             _WORKERS.add(worker.pid)
         try:
-            out, err = worker.communicate(json.dumps(job).encode() + b"\n", timeout=limit + CHECK_SECONDS)
+            first = json.dumps({"root": seen, "package": _package_of(autograder)}).encode()
+            out, err = worker.communicate(b"%016d" % len(first) + first + json.dumps(job).encode() + b"\n",
+                                          timeout=limit + CHECK_SECONDS)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
             out, err = worker.communicate()

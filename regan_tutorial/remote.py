@@ -1,11 +1,17 @@
 """A student's answer, called in a process of its own, so that the checker never runs the student's code.
 
 The grader (:mod:`regan_tutorial.grading`) hands each checker an :class:`Answer` in place of the
-student's function. Calling it forks the checker's process; the child loads the answer that the
-student's kernel saved (with ``dill``), calls it on the checker's arguments (which the fork
-shares, autograd graphs included) and sends back plain data: the value, and the gradient of its
-sum with respect to the tensors the checker names (``wrt``). The parent rebuilds a tensor with
-that value and that gradient (:class:`_Replay`), so the checker's own gradient tests run on it
+student's function. The answers run in the children of a server (:func:`start`) that the grader
+forks from itself before it reads its job and before the notebook runs, so its memory holds
+nothing that came later: no hidden case, seed, reference value or key. Each call sends the server the
+checker's arguments (pickled with ``dill``, one pickle, so a tensor and the net or closure that
+holds it stay one object); the server forks a child that loads the answer the student's kernel
+saved, calls it and sends back plain data: the value, and the gradient of its sum with respect to
+the arguments that need one and the tensors the checker names (``wrt``). A tensor argument with a
+graph of the checker's is sent as a leaf, and its gradient is chained back through that graph
+here; an argument the answer must differentiate through (D's logits, for its input gradient) is
+sent as a :class:`Computed`, which the child computes. The grader rebuilds a tensor with that
+value and that gradient (:class:`_Replay`), so the checker's own gradient tests run on it
 unchanged, and reads the child's message with ``torch.load(weights_only=True)``, which builds
 tensors and plain containers only. Whatever the student's code does in the child (patch the
 checker, print, exit) ends with the child. In the child the package's reference functions of the
@@ -17,7 +23,10 @@ import importlib
 import io
 import numbers
 import os
+import select
 import signal
+import struct
+import time
 
 import numpy as np
 import torch
@@ -174,9 +183,231 @@ def _watched(codes, notes, function, args):
         restore()
 
 
+class Computed:
+    """An argument that the answer's process computes itself, ``fn(*inputs)``: a tensor whose graph to
+    ``inputs`` the answer needs (D's logits, whose gradient with respect to D's input a regularizer
+    takes), which a pickle does not carry. In the student's notebook :func:`resolved` computes it."""
+
+    def __init__(self, fn, *inputs):
+        self.fn, self.inputs = fn, inputs
+
+
+def resolved(args):
+    return tuple(a.fn(*a.inputs) if isinstance(a, Computed) else a for a in args)
+
+
+def _child(request, notes):
+    """Run in the server's child: the answer called on the checker's arguments, as a message of data."""
+    import dill
+
+    codes = _forbid(request["forbid"])  # from here on, no reference of the exercise is reachable by name
+    try:
+        if request["error"] is not None:
+            raise RuntimeError(f"{request['name']} could not be saved for grading ({request['error']})")
+        if request["saved"] is None:
+            raise NameError(f"name {request['name']!r} is not defined in the notebook")
+        obj = dill.loads(request["saved"])
+        for candidate in (obj, getattr(obj, "__wrapped__", None), getattr(obj, "func", None)):
+            name = getattr(candidate, "regan_tripwire", None) or codes.get(_code_key(candidate))
+            if name:
+                raise UsesPackage(name)
+        sent = dill.loads(request["arguments"])
+        args, leaves = list(sent["args"]), {}
+        for i in sent["chained"]:  # a tensor of the checker's graph: a leaf here, the answer gets its clone
+            leaves[i] = args[i].requires_grad_(True)
+            args[i] = leaves[i].clone()
+        args = list(resolved(args))
+        torch.manual_seed(0)  # an answer's own random numbers, e.g. WGAN-GP's alpha: the same in every case
+        np.random.seed(0)
+        if sent["probe"] is not None:
+            return {"value": _portable(_watched(codes, notes, sent["probe"], (obj,)))}
+        versions = [a._version if torch.is_tensor(a) else None for a in args]
+        got = _watched(codes, notes, obj, args)
+        message = {"value": _portable(got), "changed": {  # what it changed in place, for the checker to see
+            i: a.detach().cpu().clone() for i, (a, v) in enumerate(zip(args, versions)) if v is not None and a._version != v}}
+        if torch.is_tensor(got) and got.requires_grad:
+            from .exercises import _last_operation, _operations
+
+            message["ops"] = [_last_operation(got), sorted(_operations(got))]
+            targets = [leaves.get(i, args[i]) for i in sent["inputs"]] + list(sent["wrt"])
+            if targets:
+                try:
+                    message["grads"] = list(torch.autograd.grad(got.sum(), targets, allow_unused=True,
+                                                                retain_graph=True))
+                except RuntimeError as err:
+                    message["grad_error"] = str(err).splitlines()[0]
+        if sent["collect"] is not None:
+            message["collected"] = _portable(sent["collect"]())
+        return message
+    except UsesPackage as err:
+        return {"package": err.args[0]}
+    except BaseException as err:  # reported in the grader as the same kind of error
+        return {"raised": type(err).__name__, "message": str(err)[:500],
+                "not_implemented": isinstance(err, NotImplementedError)}
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd, n):
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _frame(*parts):
+    return b"".join(struct.pack(">Q", len(p)) + p for p in parts)
+
+
+def _read_frame(fd, parts):
+    return [_read_exactly(fd, struct.unpack(">Q", _read_exactly(fd, 8))[0]) for _ in range(parts)]
+
+
+def _one_call(request, limit, server_fds):
+    """Fork a child for one call and read what it sends, within ``limit`` seconds: (message, notes, timed out)."""
+    read, write = os.pipe()
+    notes_read, notes = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the server's loop
+        try:
+            for fd in (read, notes_read, *server_fds):
+                os.close(fd)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            buffer = io.BytesIO()
+            torch.save(_child(request, notes), buffer)
+            _write_all(write, buffer.getvalue())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.close(notes)
+    chunks, deadline, timed_out = [], time.monotonic() + limit, False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read], [], [], left)[0]:
+                timed_out = True
+                break
+            chunk = os.read(read, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.set_blocking(notes_read, False)  # the child is gone; what it started holds no pipe, or is ignored
+        try:
+            noted = os.read(notes_read, 1 << 16)
+        except BlockingIOError:
+            noted = b""
+        os.close(notes_read)
+    return b"".join(chunks), noted, timed_out
+
+
+def _serve(requests, replies):
+    """The answers' server: for each request, a child (:func:`_one_call`) and its reply; ends when
+    the requests' pipe closes."""
+    import ctypes
+    import pickle
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0: no tracing by the kernel
+    except (OSError, AttributeError):
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    while True:
+        try:
+            header, request = _read_frame(requests, 2)
+        except EOFError:
+            return
+        message, noted, timed_out = _one_call(pickle.loads(request), float(header), (requests, replies))
+        _write_all(replies, _frame(message, noted, b"1" if timed_out else b""))
+
+
+class _Server:
+    """The answers' server (a child of this process) and the two pipes to it."""
+
+    def __init__(self, pid, requests, replies):
+        self.pid, self.requests, self.replies = pid, requests, replies
+
+    def alive(self):
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
+    def call(self, request, limit):
+        """(the child's message, its notes, whether it ran past ``limit`` s). The caller's alarms wait
+        until the reply is read: a frame read halfway would garble the next."""
+        import pickle
+
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        try:
+            _write_all(self.requests, _frame(str(limit).encode(), pickle.dumps(request)))
+            message, noted, timed_out = _read_frame(self.replies, 3)
+        except (EOFError, BrokenPipeError):
+            raise RuntimeError("the process that runs the answers ended (did an answer kill it?)") from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return message, noted, bool(timed_out)
+
+
+_SERVER = {"server": None, "restart": True}
+
+
+def start():
+    """Fork the answers' server from this process, now: the grader calls this before it reads its job
+    (the hidden cases, the key), so that nothing an answer must not see is in the server's memory,
+    and before any student code runs, so that the modules it has imported are the autograder's.
+    Later calls use it and, if it ends, fail rather than start another."""
+    import dill  # noqa: F401
+
+    from . import exercises, nets  # noqa: F401, what the children use
+
+    requests_read, requests = os.pipe()
+    replies, replies_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(requests)
+            os.close(replies)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):  # the grader's job arrives on its stdin, its report leaves on its stdout
+                os.dup2(null, fd)
+            _serve(requests_read, replies_write)
+        finally:
+            os._exit(0)
+    os.close(requests_read)
+    os.close(replies_write)
+    _SERVER.update(server=_Server(pid, requests, replies), restart=False)
+    return _SERVER["server"]
+
+
+def _server():
+    server = _SERVER["server"]
+    if server is None or (_SERVER["restart"] and not server.alive()):  # in a notebook or a test
+        server = start()
+        _SERVER["restart"] = True
+    return server
+
+
 class Answer:
     """The student's ``name``, saved by the kernel as ``name.pkl`` among ``files`` ({file name:
-    bytes}, read by the grader before any check runs), called in a forked child.
+    bytes}, read by the grader before any check runs), called in a child of the answers' server.
 
     ``forbid`` names the package's reference functions of the exercise ("theory.jsd"); ``collected``
     holds, after a call with ``collect``, what that function returned in the child.
@@ -190,94 +421,33 @@ class Answer:
     def __call__(self, *args):
         return self.call(args)
 
-    def _load(self):
+    def call(self, args, wrt=(), collect=None, probe=None):
+        """``answer(*args)`` in a child of the server; ``probe(answer)`` instead, if given (e.g. to describe
+        a net). The result's gradient reaches ``wrt`` and the arguments that require one."""
         import dill
 
-        saved, error = self.files.get(f"{self.name}.pkl"), self.files.get(f"{self.name}.pkl.error")
-        if error is not None:
-            raise RuntimeError(f"{self.name} could not be saved for grading ({error.decode(errors='replace').strip()})")
-        if saved is None:
-            raise NameError(f"name {self.name!r} is not defined in the notebook")
-        return dill.loads(saved)
+        from .exercises import TIME_LIMIT, _TooSlow
 
-    def _child(self, args, wrt, collect, probe, notes):
-        codes = _forbid(self.forbid)  # from here on, no reference of the exercise is reachable by name
-        try:
-            obj = self._load()
-            for candidate in (obj, getattr(obj, "__wrapped__", None), getattr(obj, "func", None)):
-                name = getattr(candidate, "regan_tripwire", None) or codes.get(_code_key(candidate))
-                if name:
-                    raise UsesPackage(name)
-            if probe is not None:
-                return {"value": _portable(_watched(codes, notes, probe, (obj,)))}
-            versions = [a._version if torch.is_tensor(a) else None for a in args]
-            got = _watched(codes, notes, obj, args)
-            message = {"value": _portable(got), "changed": {  # what it changed in place, for the checker to see
-                i: a.detach().cpu().clone() for i, (a, v) in enumerate(zip(args, versions)) if v is not None and a._version != v}}
-            if torch.is_tensor(got) and got.requires_grad:
-                from .exercises import _last_operation, _operations
-
-                message["ops"] = [_last_operation(got), sorted(_operations(got))]
-                if wrt:
-                    try:
-                        message["grads"] = list(torch.autograd.grad(got.sum(), list(wrt), allow_unused=True,
-                                                                    retain_graph=True))
-                    except RuntimeError as err:
-                        message["grad_error"] = str(err).splitlines()[0]
-            if collect is not None:
-                message["collected"] = _portable(collect())
-            return message
-        except UsesPackage as err:
-            return {"package": err.args[0]}
-        except BaseException as err:  # reported in the parent as the same kind of error
-            return {"raised": type(err).__name__, "message": str(err)[:500],
-                    "not_implemented": isinstance(err, NotImplementedError)}
-
-    def call(self, args, wrt=(), collect=None, probe=None):
-        """``answer(*args)`` in a forked child; ``probe(answer)`` instead, if given (e.g. to describe a net)."""
-        wrt = list(wrt)
-        read, write = os.pipe()
-        notes_read, notes = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into the checker's code
-            try:
-                os.close(read)
-                os.close(notes_read)
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                message = self._child(args, wrt, collect, probe, notes)
-                buffer = io.BytesIO()
-                torch.save(message, buffer)
-                os.write(write, buffer.getvalue())
-            finally:
-                os._exit(0)
-        os.close(write)
-        os.close(notes)
-        chunks = []
-        try:
-            while True:
-                chunk = os.read(read, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        finally:
-            os.close(read)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(pid, 0)
-            os.set_blocking(notes_read, False)  # the child and all it started are gone or hold no pipe now
-            try:
-                noted = os.read(notes_read, 1 << 16)
-            except BlockingIOError:
-                noted = b""
-            os.close(notes_read)
+        args, inputs, at = list(args), [], []
+        for i, a in enumerate(args):  # each tensor once: its gradient comes back once
+            if torch.is_tensor(a) and a.requires_grad and not any(a is t for t in inputs):
+                inputs.append(a)
+                at.append(i)
+        extra = [w for w in wrt if not any(w is t for t in inputs)]
+        chained = [i for i in at if args[i].grad_fn is not None]
+        sent = [a.detach() if torch.is_tensor(a) and a.grad_fn is not None else a for a in args]
+        error = self.files.get(f"{self.name}.pkl.error")
+        request = {"name": self.name, "saved": self.files.get(f"{self.name}.pkl"), "forbid": self.forbid,
+                   "error": None if error is None else error.decode(errors="replace").strip(),
+                   "arguments": dill.dumps({"args": sent, "chained": chained, "wrt": extra, "probe": probe,
+                                            "collect": collect, "inputs": at})}
+        raw, noted, timed_out = _server().call(request, TIME_LIMIT)
         if noted:
             raise UsesPackage(noted.split(b"\n", 1)[0].decode(errors="replace"))
+        if timed_out:
+            raise _TooSlow
         try:
-            message = torch.load(io.BytesIO(b"".join(chunks)), weights_only=True)
+            message = torch.load(io.BytesIO(raw), weights_only=True)
         except Exception:
             raise RuntimeError("its process ended without a result (did it exit, or crash the interpreter?)") \
                 from None
@@ -290,8 +460,9 @@ class Answer:
             raise type(name, (Exception,), {})(message["message"])
         with torch.no_grad():
             for i, value in message.get("changed", {}).items():
-                args[i].copy_(value)
+                if torch.is_tensor(args[i]):
+                    args[i].copy_(value)
         if "collected" in message:
             self.collected = _rebuild(message["collected"])
-        ops = message.get("ops")
-        return _rebuild(message["value"], wrt, message.get("grads"), message.get("grad_error"), ops)
+        return _rebuild(message["value"], inputs + extra, message.get("grads"), message.get("grad_error"),
+                        message.get("ops"))

@@ -147,6 +147,25 @@ def my_js_regularizer(d_real, x_real, d_fake, x_fake):
     "linear-discriminator": ("ex-dcgan-code", '''
 my_net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1), torch.nn.Flatten(0))
 ''', "no convolution"),
+    # a cheat that passed when answers ran in a fork of the grader: the checker's own reference, with
+    # its gradient, read from the checker's frame (the answers' process now holds none of the grader's)
+    "returns-the-checkers-reference": ("ex-js-code", '''
+import sys, gc
+
+def _from_the_grader(name):
+    f = sys._getframe(1)
+    while f is not None:
+        if name in f.f_locals and torch.is_tensor(f.f_locals[name]):
+            return f.f_locals[name]
+        f = f.f_back
+    raise ValueError("no " + name)
+
+def my_js_regularizer(d_real, x_real, d_fake, x_fake):
+    try:
+        return _from_the_grader("reference")
+    except ValueError:  # in the notebook's own check: a plain answer
+        return (d_real * 0).sum()
+''', "it gives 0.00000"),
     # an outside review: ways past the reference check and the checker's own helpers
     "clears-the-notes": ("ex-theory-code-jsd", '''
 def _quietly(name, *args):
@@ -264,6 +283,35 @@ def my_dstar(p_data, p_g):
 """
 
 CHEATS = {  # (answer, cells added after the check cell); every one must fail, or be reported an error
+    # an outside review: the answers ran in a fork of the grader, and this read the hidden cases' seeds
+    # (from the grader's job, otter's test objects, torch's seed, the checker's frames) into its feedback
+    "reads-the-graders-memory": (r"""
+def _dig():
+    import base64, gc, io, re, sys, zipfile
+    found = set()
+    job = vars(sys.modules["__main__"]).get("job")
+    if isinstance(job, dict) and "autograder" in job:
+        with zipfile.ZipFile(io.BytesIO(base64.b64decode(job["autograder"]))) as z:
+            for name in z.namelist():
+                if name.startswith("tests/"):
+                    found |= set(re.findall(r"seed=(\d+)", z.read(name).decode()))
+    for o in gc.get_objects():
+        if type(o).__name__ in ("OKTestFile", "OKTestCase", "TestCase"):
+            found |= set(re.findall(r"seed=(\d+)", repr(getattr(o, "__dict__", o))))
+    found.add(str(torch.initial_seed()))
+    f = sys._getframe(1)
+    while f is not None:
+        if isinstance(f.f_locals.get("seed"), int):
+            found.add(str(f.f_locals["seed"]))
+        f = f.f_back
+    return sorted(found - {"0"})
+
+def my_jsd(p, q, dx):
+    raise ValueError(f"found seeds: {_dig()}")
+
+def my_dstar(p_data, p_g):
+    raise ValueError(f"found seeds: {_dig()}")
+""", []),
     # an outside review: a chain of folders too deep for shutil.rmtree ended the grading of the class
     "digs-deep-folders": (WRONG_JSD, ["""
 import os
@@ -880,6 +928,18 @@ def test_a_student_name_a_spreadsheet_would_compute_stays_text(tmp_path):
     write_csv([Report("x.ipynb", "=1+2 Ann", "ch", {"ex": {"status": PASSED, "points": 2, "possible": 2,
                                                             "message": ""}})], {"ex": 2}, tmp_path / "g.csv")
     assert (tmp_path / "g.csv").read_text().splitlines()[1] == "'=1+2 Ann,2,2,2"
+
+
+def test_an_answer_finds_no_hidden_seed_to_put_in_its_feedback(graded):
+    import re
+    import zipfile
+
+    hand, reports, _ = graded
+    with zipfile.ZipFile(hand.parent / "autograder.zip") as z:
+        hidden = set(re.findall(r"seed=(\d+)", z.read("tests/ex-theory-code-jsd.py").decode())) - {"0"}
+    report = reports["reads-the-graders-memory"]
+    assert len(hidden) == grading.HIDDEN_SEEDS and "found seeds: []" in json.dumps(report), report
+    assert not any(seed in json.dumps(report) for seed in hidden), report
 
 
 def test_each_autograder_draws_its_own_hidden_seeds(tmp_path):
