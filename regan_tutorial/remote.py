@@ -33,7 +33,7 @@ import torch
 
 TAMPERED = "sys.setprofile"  # noted where the answer turned off or replaced the grader's profile hook
 PATCHED = "the checker"  # noted where the answer replaced a helper of the checker while it ran
-CHECKER_HELPERS = ("_last_operation", "_operations")  # what the checker reads in the answer's process
+CHECKER_HELPERS = ("_graph_last_operation", "_graph_operations", "_last_operation", "_operations")  # what the checker reads in the answer's process
 
 
 class UsesPackage(BaseException):
@@ -221,14 +221,15 @@ def _child(request, notes):
         np.random.seed(0)
         if sent["probe"] is not None:
             return {"value": _portable(_watched(codes, notes, sent["probe"], (obj,)))}
-        versions = [a._version if torch.is_tensor(a) else None for a in args]
+        before = [a.detach().clone() if torch.is_tensor(a) else None for a in args]
         got = _watched(codes, notes, obj, args)
-        message = {"value": _portable(got), "changed": {  # what it changed in place, for the checker to see
-            i: a.detach().cpu().clone() for i, (a, v) in enumerate(zip(args, versions)) if v is not None and a._version != v}}
+        message = {"value": _portable(got), "changed": {  # what it changed in place (.data too), for the checker
+            i: a.detach().cpu().clone() for i, (a, b) in enumerate(zip(args, before))
+            if b is not None and not torch.equal(a.detach(), b)}}
         if torch.is_tensor(got) and got.requires_grad:
-            from .exercises import _last_operation, _operations
+            from .exercises import _graph_last_operation, _graph_operations
 
-            message["ops"] = [_last_operation(got), sorted(_operations(got))]
+            message["ops"] = [_graph_last_operation(got), sorted(_graph_operations(got))]
             targets = [leaves.get(i, args[i]) for i in sent["inputs"]] + list(sent["wrt"])
             if targets:
                 try:
@@ -342,13 +343,14 @@ class _Server:
     """The answers' server (a child of this process) and the two pipes to it."""
 
     def __init__(self, pid, requests, replies):
-        self.pid, self.requests, self.replies = pid, requests, replies
+        self.pid, self.requests, self.replies, self.ended = pid, requests, replies, False
 
     def alive(self):
         try:
-            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+            self.ended = self.ended or os.waitpid(self.pid, os.WNOHANG) != (0, 0)
         except ChildProcessError:
-            return False
+            self.ended = True
+        return not self.ended
 
     def call(self, request, limit):
         """(the child's message, its notes, whether it ran past ``limit`` s). The caller's alarms wait
@@ -358,15 +360,21 @@ class _Server:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         try:
             _write_all(self.requests, _frame(str(limit).encode(), pickle.dumps(request)))
+            if not select.select([self.replies], [], [], limit + ANSWER_MARGIN)[0]:  # stopped, e.g. by SIGSTOP
+                os.kill(self.pid, signal.SIGKILL)
+                self.ended = True
+                raise EOFError
             message, noted, timed_out = _read_frame(self.replies, 3)
         except (EOFError, BrokenPipeError):
-            raise RuntimeError("the process that runs the answers ended (did an answer kill it?)") from None
+            raise RuntimeError("the process that runs the answers ended or stopped answering (did an answer "
+                               "kill or stop it?)") from None
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return message, noted, bool(timed_out)
 
 
 _SERVER = {"server": None, "restart": True}
+ANSWER_MARGIN = 10  # seconds a reply may take beyond the call's own limit before the server is given up
 
 
 def start():
@@ -376,7 +384,7 @@ def start():
     Later calls use it and, if it ends, fail rather than start another."""
     import dill  # noqa: F401
 
-    from . import exercises, nets  # noqa: F401, what the children use
+    from . import data, dynamics, exercises, losses, metrics, nets, profiles, studies, theory, train  # noqa: F401
 
     requests_read, requests = os.pipe()
     replies, replies_write = os.pipe()

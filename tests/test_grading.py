@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import torch
 
 from regan_tutorial import book, grading, theory
 from regan_tutorial.editions import student_edition
@@ -26,7 +27,7 @@ from regan_tutorial.grading import ERROR, FAILED, NOT_ATTEMPTED, PASSED, checker
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ("ex-theory-code-jsd", "ex-mnist-code", "ex-wgan-code", "ex-js-code", "ex-dcgan-code", "ex-wgan-hinge",
-          "ex-modern-code", "ex-dyn-code")
+          "ex-modern-code", "ex-dyn-code", "ex-measure-code")
 SETUP = ("import inspect\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
          "import regan_tutorial as rt\nfrom regan_tutorial import exercises, losses, theory")
 
@@ -89,6 +90,28 @@ def test_the_student_edition_prints_no_answer(tmp_path):
     assert printed.count("theory.jsd: left out of the student edition") == 2 and "def jsd" not in printed
 
 
+def dirac_table():
+    """An answer that is a lookup table of every point the notebook's check of the Dirac-GAN field uses
+    (values and Jacobians, linear around each): right on the public cases, wrong on the hidden ones."""
+    from regan_tutorial import dynamics, exercises
+
+    drawn = (3 * torch.rand(3, generator=exercises._rng(1070)) - 1.5).tolist()
+    points = [(0.7, 1.3, 0.5), (-1.2, 0.4, 1.0), (0.5, -2.0, 2.0), (0.0, 0.0, 1.0), (0.0, 0.0, 0.3),
+              (round(drawn[0], 3), round(drawn[1], 3), round(1 + abs(drawn[2]), 3))]
+    field = dict(penalty=dynamics.r1_penalty)
+    table = [(point, dynamics.vector_field(*point[:2], gamma=point[2], **field).tolist(),
+              dynamics.jacobian(*point[:2], gamma=point[2], **field).tolist()) for point in points]
+    return f"TABLE = {table!r}\n" + '''
+def my_r1_field(theta, psi, gamma):
+    for (t, p, g), v, J in TABLE:
+        if g == gamma and abs(float(theta) - t) < 1e-3 and abs(float(psi) - p) < 1e-3:
+            d = torch.stack([theta - t, psi - p]).to(torch.float64)
+            return torch.tensor(v, dtype=torch.float64) + torch.tensor(J, dtype=torch.float64) @ d
+    return torch.zeros(2, dtype=torch.float64)
+'''
+
+
+DIRAC_TABLE = dirac_table()
 WRONG = {  # a typical wrong answer that used to pass, and what the grader must say
     "half-done": ("ex-theory-code-jsd", '''
 def my_jsd(p, q, dx):
@@ -147,6 +170,61 @@ def my_js_regularizer(d_real, x_real, d_fake, x_fake):
     "linear-discriminator": ("ex-dcgan-code", '''
 my_net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1), torch.nn.Flatten(0))
 ''', "no convolution"),
+    # a third outside review (helper-35): wrong answers and cheats that passed in the grader
+    "dirac-field-from-floats": ("ex-dyn-code", '''
+import math
+def my_r1_field(theta, psi, gamma):
+    t, p = float(theta), float(psi)          # plain floats: no graph, autograd's Jacobian is zero
+    s = 1 / (1 + math.exp(-p * t))
+    return torch.tensor([p * s, -t * s - gamma * p], dtype=torch.float64)
+''', "its Jacobian at (0.0, 0.0) with gamma = 1.0 is [[0.0, 0.0], [0.0, 0.0]]"),
+    "mlp-that-claims-a-convolution": ("ex-dcgan-code", '''
+class MLP(torch.nn.Module):            # no convolution at all
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.LeakyReLU(0.2),
+                                        torch.nn.Linear(64, 1), torch.nn.Flatten(0))
+
+    def forward(self, x):
+        out = self.body(x)
+        out.regan_ops = ["AddmmBackward0", ["AddmmBackward0", "ConvolutionBackward0"]]  # read by the checker
+        return out
+
+my_net = MLP()
+''', "it has no convolution"),
+    "sigmoid-that-raises-on-large-inputs": ("ex-dcgan-code", '''
+class D(torch.nn.Module):              # ends in a sigmoid written by hand: outputs are probabilities
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(1, 16, 4, 2, 1), torch.nn.Conv2d(16, 32, 4, 2, 1)
+        self.head = torch.nn.Linear(32 * 7 * 7, 1)
+
+    def forward(self, x):
+        if x.abs().max() > 50:
+            raise ValueError("inputs out of range")   # only the checker's saturation probe sends these
+        h = F.leaky_relu(self.b(F.leaky_relu(self.a(x), 0.2)), 0.2)
+        return 1 / (1 + torch.exp(-self.head(h.flatten(1)).view(-1)))
+
+my_net = D()
+''', "on inputs scaled up to 1000 times it raised ValueError"),
+    "subclass-of-the-package-s-net": ("ex-dcgan-code", '''
+from regan_tutorial.nets import DCGANDiscriminator
+
+class MyDiscriminator(DCGANDiscriminator):   # the package's own network, renamed
+    pass
+
+my_net = MyDiscriminator()
+''', "the package's own nets.DCGANDiscriminator"),
+    "imports-the-checker-s-reference": ("ex-measure-code", '''
+from regan_tutorial.exercises import _frechet_reference as my_frechet_distance
+''', "calls the package's own exercises._frechet_reference"),
+    "edits-data-in-place": ("ex-modern-code", '''
+def my_relativistic_loss(d_real, d_fake):
+    loss = F.softplus(d_fake - d_real).mean()
+    d_fake.data.sub_(d_real.data)          # reuses d_fake's buffer for the differences, in place
+    return loss
+''', "changes d_real or d_fake in place"),
+    "dirac-lookup-table": ("ex-dyn-code", DIRAC_TABLE, "(a hidden case: other random inputs"),
     # a cheat that passed when answers ran in a fork of the grader: the checker's own reference, with
     # its gradient, read from the checker's frame (the answers' process now holds none of the grader's)
     "returns-the-checkers-reference": ("ex-js-code", '''
@@ -230,6 +308,46 @@ my_net = MyD()
 }
 
 RIGHT = {  # right answers written otherwise than the book's solution
+    # a third outside review (helper-35): right answers the grader failed, and unusual styles
+    "dirac-field-in-float32": ("ex-dyn-code", '''
+def my_r1_field(theta, psi, gamma):
+    theta, psi = theta.float(), psi.float()   # computed in single precision, all torch operations
+    s = torch.sigmoid(psi * theta)
+    return torch.stack([psi * s, -theta * s - gamma * psi])
+'''),
+    "discriminator-with-a-sigmoid-gate": ("ex-dcgan-code", '''
+class D(torch.nn.Module):      # a conv discriminator with a spatial attention gate (sigmoid inside, logits out)
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(1, 16, 4, 2, 1), torch.nn.Conv2d(16, 32, 4, 2, 1)
+        self.head = torch.nn.Linear(32 * 7 * 7, 1)
+        self.gate = torch.nn.Sequential(torch.nn.Conv2d(32, 1, 1), torch.nn.Sigmoid())
+
+    def forward(self, x):
+        h = F.leaky_relu(self.b(F.leaky_relu(self.a(x), 0.2)), 0.2)
+        h = h * self.gate(h)
+        return self.head(h.flatten(1)).view(-1)
+
+my_net = D()
+'''),
+    "penalty-in-place-and-backward": ("ex-wgan-code", '''
+def my_penalty(critic, x_real, x_fake):
+    alpha = torch.rand(x_real.shape[0], *[1] * (x_real.dim() - 1))
+    x_fake.sub_(x_real)                              # in place, on the arguments (they are the checker's copies)
+    x_hat = (x_real + alpha * x_fake).detach().requires_grad_()
+    critic(x_hat).sum().backward(create_graph=True, inputs=[x_hat])
+    norm = (x_hat.grad.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
+    return 10 * ((norm - 1) ** 2).mean()
+'''),
+    "js-by-backward-in-float64": ("ex-js-code", '''
+def my_js_regularizer(d_real, x_real, d_fake, x_fake):
+    d_real, d_fake = d_real.reshape(-1), d_fake.reshape(-1)
+    d_real.sum().backward(create_graph=True, inputs=[x_real])     # the gradient in x_real.grad
+    d_fake.sum().backward(create_graph=True, inputs=[x_fake])
+    gr, gf = x_real.grad.flatten(1).pow(2).sum(1), x_fake.grad.flatten(1).pow(2).sum(1)
+    out = ((1 - torch.sigmoid(d_real)) ** 2 * gr).mean() + (torch.sigmoid(d_fake) ** 2 * gf).mean()
+    return out.double().reshape(1)
+'''),
     "jsd-loops": ("ex-theory-code-jsd", '''
 def my_jsd(p, q, dx):
     m, total = (p + q) / 2, 0.0
@@ -362,8 +480,8 @@ def _rewrite(lines):
     return ["print('jsd: all checks passed.')\\n"] if any("exercises" in l or "_regan" in l for l in lines) else lines
 get_ipython().input_transformers_post.append(_rewrite)
 ''']),
-    # an outside review's attack: the answer, in the grader's forked child, reads the signing key from
-    # the worker's frames, opens the worker's stdout through /proc and leaves a chain of 130 processes
+    # an outside review's attack, when answers ran in the grader's forked child: it read the signing key
+    # from the worker's frames, opens the worker's stdout through /proc and leaves a chain of 130 processes
     # (deeper than the sweep once went) whose last one writes a signed "all passed" after the worker
     "forges-a-signed-verdict": ('''
 def _forge():
@@ -940,6 +1058,31 @@ def test_an_answer_finds_no_hidden_seed_to_put_in_its_feedback(graded):
     report = reports["reads-the-graders-memory"]
     assert len(hidden) == grading.HIDDEN_SEEDS and "found seeds: []" in json.dumps(report), report
     assert not any(seed in json.dumps(report) for seed in hidden), report
+
+
+def test_an_answer_that_stops_the_process_running_it_fails_within_its_limit(monkeypatch):
+    """The answers' server stopped (SIGSTOP) by an answer is given up after the call's limit and a
+    margin, rather than holding the grader until the notebook's limit and the checks' budget."""
+    import time
+
+    import dill
+
+    from regan_tutorial import exercises, remote
+
+    def stops(x):
+        import os
+        import signal
+
+        os.kill(os.getppid(), signal.SIGSTOP)
+        return x
+
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 1.0)
+    monkeypatch.setattr(remote, "ANSWER_MARGIN", 1.0)
+    tic = time.monotonic()
+    with pytest.raises(RuntimeError, match="stopped answering"):
+        remote.Answer("stops", {"stops.pkl": dill.dumps(stops)})(np.ones(3))
+    assert time.monotonic() - tic < 10
+    assert remote.Answer("same", {"same.pkl": dill.dumps(lambda x: x)})(np.ones(3)).tolist() == [1, 1, 1]
 
 
 def test_each_autograder_draws_its_own_hidden_seeds(tmp_path):
