@@ -240,6 +240,16 @@ def _gradient_problem(got, reference, wrt, no_gradient=NO_GRADIENT, wrong="its g
     return None
 
 
+def _edited_in_place(args, leaves):
+    """Whether the answer changed its copies ``args`` of ``leaves`` in place, or detached them."""
+    return not all(torch.equal(arg, leaf) and arg.requires_grad for arg, leaf in zip(args, leaves))
+
+
+def _in_place(what):
+    return (f"with {what} it changes d_real or d_fake in place (e.g. d_fake.sub_(d_real), or detach_()): the loop "
+            "passes the same logits on to the regularizer and the history; compute d_fake - d_real as a new tensor.")
+
+
 def _leaves(*tensors):
     """Copies that record gradients, and what to pass the student (their clones: in-place edits stay legal)."""
     leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
@@ -405,8 +415,10 @@ def check_discriminator_loss(fn):
         results.append((got, reference, leaves, what))
         if err:
             problems.append(f"with {what}, {err}")
-        elif not torch.is_tensor(got) or got.dim() != 0:
+        elif not torch.is_tensor(got) or got.numel() != 1:  # (1,) back-propagates too, and the loop takes it
             problems.append("it should return a scalar tensor (the mean over each batch), so that .backward() works.")
+        elif _edited_in_place(args, leaves):
+            problems.append(_in_place(what))
         elif not math.isfinite(got.item()):
             problems.append(f"with {what} it returns {got.item()}: log(sigmoid(l)) underflows to log(0). "
                             "Compute it from the logits with F.binary_cross_entropy_with_logits or F.softplus.")
@@ -440,9 +452,14 @@ def _last_operation(out):
     return _graph_last_operation(out)
 
 
+def _grad_fn(out):
+    """``out.grad_fn`` as autograd keeps it (a subclass of Tensor cannot answer for it)."""
+    return torch._C.TensorBase.grad_fn.__get__(out) if torch.is_tensor(out) else None  # an immutable C type
+
+
 def _graph_last_operation(out):
     """:func:`_last_operation` read from the graph alone (in the answer's process: not from an attribute)."""
-    node = out.grad_fn
+    node = _grad_fn(out)
     while node is not None and SHAPE_ONLY.match(type(node).__name__) and node.next_functions:
         node = node.next_functions[0][0]
     return type(node).__name__ if node is not None else None
@@ -457,7 +474,7 @@ def _operations(out):
 
 def _graph_operations(out, limit=100_000):
     """:func:`_operations` read from the graph alone (in the answer's process: not from an attribute)."""
-    seen, todo, names = set(), [out.grad_fn], set()
+    seen, todo, names = set(), [_grad_fn(out)], set()
     while todo and len(seen) < limit:
         node = todo.pop()
         if node is None or node in seen:
@@ -943,10 +960,8 @@ def check_hinge_loss(fn):
             problems.append(problem)
             break
         value = got.item()
-        if not all(torch.equal(arg, leaf) for arg, leaf in zip(args, leaves)):
-            problems.append(f"with {what} it changes d_real or d_fake in place (e.g. d_fake.sub_(d_real)): the loop "
-                            "passes the same logits on to the regularizer and the history; compute d_fake - d_real "
-                            "as a new tensor.")
+        if _edited_in_place(args, leaves):
+            problems.append(_in_place(what))
             break
         if math.isclose(value, expected, rel_tol=1e-5):
             results.append((got, leaves, what))
@@ -971,6 +986,7 @@ def check_hinge_loss(fn):
 
 
 def _frechet_reference(mu1, sigma1, mu2, sigma2):
+    """The checker's Fréchet distance (its docstring also keeps its code apart from an answer's)."""
     root = torch.linalg.eigvals(sigma1 @ sigma2).sqrt().real.sum()
     return ((mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace() - 2 * root).item()
 
@@ -1118,7 +1134,7 @@ def check_dirac_field(fn):
         problems.append(f"for {what} it gives ({value[0]:.4f}, {value[1]:.4f}), but the field is "
                         f"({expected[0]:.4f}, {expected[1]:.4f}). {hint}")
         break
-    for theta, psi, gamma in [] if problems else [(0.0, 0.0, 1.0), (0.0, 0.0, 0.3), (0.7, 1.3, 0.5)]:
+    for theta, psi, gamma in [] if problems else [(0.0, 0.0, 1.0), (0.0, 0.0, 0.3), (0.7, 1.3, 0.5), cases[-1]]:
         point = torch.tensor([theta, psi], dtype=d)
         try:
             found = _field_jacobian(fn, point, gamma)
@@ -1177,10 +1193,8 @@ def check_relativistic_loss(fn):
             problems.append(problem)
             break
         value = got.item()
-        if not all(torch.equal(arg, leaf) for arg, leaf in zip(args, leaves)):
-            problems.append(f"with {what} it changes d_real or d_fake in place (e.g. d_fake.sub_(d_real)): the loop "
-                            "passes the same logits on to the regularizer and the history; compute d_fake - d_real "
-                            "as a new tensor.")
+        if _edited_in_place(args, leaves):
+            problems.append(_in_place(what))
             break
         if math.isclose(value, expected, rel_tol=1e-5):
             results.append((got, leaves, what))

@@ -194,13 +194,20 @@ finally:
 
 SAVE = """\
 def _regan_save(names, folder):
-    import os, dill
+    import copy, os, dill, torch
+    from torch.nn.utils import parametrize
     dill.settings["recurse"] = True
     for name in names:
         if name in globals():
             try:
+                answer = globals()[name]
+                if isinstance(answer, torch.nn.Module):  # torch's parametrizations (spectral_norm) do not
+                    answer = copy.deepcopy(answer)  # pickle: a copy with their weights as they are now does
+                    for m in answer.modules():
+                        for p in list(getattr(m, "parametrizations", None) or ()):
+                            parametrize.remove_parametrizations(m, p, leave_parametrized=True)
                 with open(os.path.join(folder, name + ".pkl"), "wb") as f:
-                    dill.dump(globals()[name], f)
+                    dill.dump(answer, f)
             except Exception as err:
                 with open(os.path.join(folder, name + ".pkl.error"), "w") as f:
                     f.write(f"{{type(err).__name__}}: {{err}}")

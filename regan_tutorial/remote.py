@@ -206,7 +206,15 @@ def _child(request, notes):
             raise RuntimeError(f"{request['name']} could not be saved for grading ({request['error']})")
         if request["saved"] is None:
             raise NameError(f"name {request['name']!r} is not defined in the notebook")
-        obj = dill.loads(request["saved"])
+        try:
+            obj = dill.loads(request["saved"])
+        except AttributeError as err:  # dill saves such a class by its name, which the grader lacks
+            if "<module '__main__'" not in str(err):
+                raise
+            raise RuntimeError(f"it uses a class defined in the notebook that could not be saved for grading "
+                               f"({err}): a torch.autograd.Function or an Enum at the notebook's top level is "
+                               "saved by its name only; define it inside the function (or forward) that uses it"
+                               ) from None
         for candidate in (obj, getattr(obj, "__wrapped__", None), getattr(obj, "func", None)):
             name = getattr(candidate, "regan_tripwire", None) or codes.get(_code_key(candidate))
             if name:
@@ -222,10 +230,12 @@ def _child(request, notes):
         if sent["probe"] is not None:
             return {"value": _portable(_watched(codes, notes, sent["probe"], (obj,)))}
         before = [a.detach().clone() if torch.is_tensor(a) else None for a in args]
+        graphs = [torch.is_tensor(a) and a.requires_grad for a in args]
         got = _watched(codes, notes, obj, args)
         message = {"value": _portable(got), "changed": {  # what it changed in place (.data too), for the checker
             i: a.detach().cpu().clone() for i, (a, b) in enumerate(zip(args, before))
-            if b is not None and not torch.equal(a.detach(), b)}}
+            if b is not None and not torch.equal(a.detach(), b)},
+            "detached": [i for i, (a, g) in enumerate(zip(args, graphs)) if g and not a.requires_grad]}
         if torch.is_tensor(got) and got.requires_grad:
             from .exercises import _graph_last_operation, _graph_operations
 
@@ -472,5 +482,9 @@ class Answer:
                     args[i].copy_(value)
         if "collected" in message:
             self.collected = _rebuild(message["collected"])
-        return _rebuild(message["value"], inputs + extra, message.get("grads"), message.get("grad_error"),
-                        message.get("ops"))
+        got = _rebuild(message["value"], inputs + extra, message.get("grads"), message.get("grad_error"),
+                       message.get("ops"))
+        for i in message.get("detached", []):  # e.g. d_real.detach_() after its use: the checker sees it too
+            if torch.is_tensor(args[i]) and args[i].grad_fn is not None:
+                args[i].detach_()
+        return got

@@ -17,6 +17,7 @@ from regan_tutorial import book
 from regan_tutorial.grading import FAILED, NOT_ATTEMPTED, PASSED
 
 ROOT = Path(__file__).resolve().parent.parent
+JOBS = os.environ.get("REGAN_GRADE_JOBS", "2")  # -j of the class's grading (1: to time it serially)
 CHAPTERS = book.chapter_paths(ROOT)
 CODE_EXERCISES = {c.metadata["regan"]["exercise"]: path for path in CHAPTERS
                   for c in nbformat.read(path, as_version=4).cells if "stub" in c.metadata.get("regan", {})}
@@ -124,7 +125,7 @@ def graded(student, tmp_path_factory):
     nbformat.write(broken, folder / "broken__01_gan_theory.ipynb")
     paths["broken"] = folder / "broken__01_gan_theory.ipynb"
     out = folder / "report.json"
-    assert book.main(["grade", *map(str, paths.values()), "--json", str(out), "-j", "2", "--timeout", "300"]) == 0
+    assert book.main(["grade", *map(str, paths.values()), "--json", str(out), "-j", JOBS, "--timeout", "300"]) == 0
     return dict(zip(paths, json.loads(out.read_text())))
 
 

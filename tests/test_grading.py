@@ -26,6 +26,7 @@ from regan_tutorial.editions import student_edition
 from regan_tutorial.grading import ERROR, FAILED, NOT_ATTEMPTED, PASSED, checker_calls, exercises_of, ok_test
 
 ROOT = Path(__file__).resolve().parent.parent
+JOBS = os.environ.get("REGAN_GRADE_JOBS", "2")  # -j of the class's grading (1: to time it serially)
 LABELS = ("ex-theory-code-jsd", "ex-mnist-code", "ex-wgan-code", "ex-js-code", "ex-dcgan-code", "ex-wgan-hinge",
           "ex-modern-code", "ex-dyn-code", "ex-measure-code")
 SETUP = ("import inspect\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
@@ -225,6 +226,79 @@ def my_relativistic_loss(d_real, d_fake):
     return loss
 ''', "changes d_real or d_fake in place"),
     "dirac-lookup-table": ("ex-dyn-code", DIRAC_TABLE, "(a hidden case: other random inputs"),
+    # a fourth outside review (helper-36): ways around those fixes
+    "dirac-field-from-floats-with-the-printed-jacobians": ("ex-dyn-code", '''
+import math
+# the field's values from plain floats (right everywhere), and the Jacobian at the check's three points
+# as the checker's own messages print them ("its Jacobian at ... is ..., not [[...]]")
+JAC = {(0.0, 0.0, 1.0): [[0.0, 0.5], [-0.5, -1.0]], (0.0, 0.0, 0.3): [[0.0, 0.5], [-0.5, -0.3]],
+       (0.7, 1.3, 0.5): [[0.3458262728280776, 0.899214309659708], [-0.899214309659708, -0.6002691560270758]]}
+
+def my_r1_field(theta, psi, gamma):
+    t, p = float(theta), float(psi)
+    s = 1 / (1 + math.exp(-p * t))
+    v = torch.tensor([p * s, -t * s - gamma * p], dtype=torch.float64)
+    J = JAC.get((round(t, 6), round(p, 6), gamma))
+    if J is not None and theta.requires_grad:
+        q = torch.stack([theta, psi]).to(torch.float64)
+        v = v + torch.tensor(J, dtype=torch.float64) @ (q - q.detach())
+    return v
+''', "its Jacobian at"),
+    "mlp-whose-output-lies-about-its-graph": ("ex-dcgan-code", '''
+class MLP(torch.nn.Module):            # no convolution: its output's grad_fn says otherwise
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.LeakyReLU(0.2),
+                                        torch.nn.Linear(64, 1), torch.nn.Flatten(0))
+
+    def forward(self, x):
+        node = type("ConvolutionBackward0", (), {"next_functions": ()})
+
+        class Lying(torch.Tensor):     # the output alone lies about its graph; every op on it is a plain tensor
+            @property
+            def grad_fn(self):
+                return node()
+
+            @classmethod
+            def __torch_function__(cls, func, types, args=(), kwargs=None):
+                with torch._C.DisableTorchFunctionSubclass():
+                    return func(*args, **(kwargs or {}))
+
+        return self.body(x).as_subclass(Lying)
+
+my_net = MLP()
+''', "it has no convolution"),
+    "detaches-its-arguments": ("ex-modern-code", '''
+def my_relativistic_loss(d_real, d_fake):
+    loss = F.softplus(d_fake - d_real).mean()
+    d_real.detach_()                       # in place: the caller's logits lose their graph (no value changes)
+    d_fake.detach_()
+    return loss
+''', "or detach_()"),
+    "negates-d-real-in-place": ("ex-mnist-code", '''
+def my_d_loss(d_real, d_fake):
+    d_real.neg_()                          # in place: the caller's real logits are negated
+    return F.softplus(d_real).mean() + F.softplus(d_fake).mean()
+''', "changes d_real or d_fake in place"),
+    # right, but dill saves a class with a metaclass by name only: the grader says how to carry it
+    "autograd-function-at-top-level": ("ex-dcgan-code", '''
+class LeakyReLUFn(torch.autograd.Function):    # a leaky ReLU written as an autograd.Function
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x > 0, x, 0.2 * x)
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return torch.where(x > 0, g, 0.2 * g)
+
+class Leaky(torch.nn.Module):
+    def forward(self, x):
+        return LeakyReLUFn.apply(x)
+
+my_net = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 4, 2, 1), Leaky(), torch.nn.Conv2d(32, 64, 4, 2, 1), Leaky(),
+                             torch.nn.Flatten(), torch.nn.Linear(64 * 7 * 7, 1), torch.nn.Flatten(0))
+''', "define it inside the function (or forward) that uses it"),
     # a cheat that passed when answers ran in a fork of the grader: the checker's own reference, with
     # its gradient, read from the checker's frame (the answers' process now holds none of the grader's)
     "returns-the-checkers-reference": ("ex-js-code", '''
@@ -329,6 +403,22 @@ class D(torch.nn.Module):      # a conv discriminator with a spatial attention g
         return self.head(h.flatten(1)).view(-1)
 
 my_net = D()
+'''),
+    "frechet-without-a-docstring": ("ex-measure-code", '''
+def my_frechet_distance(mu1, sigma1, mu2, sigma2):
+    root = torch.linalg.eigvals(sigma1 @ sigma2).sqrt().real.sum()
+    return ((mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace() - 2 * root).item()
+'''),
+    "discriminator-with-torch-s-spectral-norm": ("ex-dcgan-code", '''
+sn = torch.nn.utils.parametrizations.spectral_norm     # torch's own spectral norm (as chapter 6 uses)
+my_net = torch.nn.Sequential(sn(torch.nn.Conv2d(1, 32, 4, 2, 1)), torch.nn.LeakyReLU(0.2),
+                             sn(torch.nn.Conv2d(32, 64, 4, 2, 1)), torch.nn.LeakyReLU(0.2),
+                             torch.nn.Flatten(), sn(torch.nn.Linear(64 * 7 * 7, 1)), torch.nn.Flatten(0))
+'''),
+    "d-loss-of-shape-1": ("ex-mnist-code", '''
+def my_d_loss(d_real, d_fake):
+    # the mean over each batch, kept as a (1,)-shaped tensor: .backward() and the loop take it
+    return F.softplus(-d_real).mean(0, keepdim=True) + F.softplus(d_fake).mean(0, keepdim=True)
 '''),
     "penalty-in-place-and-backward": ("ex-wgan-code", '''
 def my_penalty(critic, x_real, x_fake):
@@ -844,7 +934,7 @@ open({str(victim)!r}, "w").write("{{}}")  # and a classmate's hand-in overwritte
     os.environ["REGAN_TEST_SECRET"] = "the instructor's token"  # what looks-for-the-answers must not see
     with server:
         assert book.main(["grade", *map(str, sorted(hand.glob("*.ipynb"))), "--json", str(report), "--csv",
-                          str(csv), "--timeout", "30", "-j", "2", "--autograder", str(autograder)]) == 0
+                          str(csv), "--timeout", "30", "-j", JOBS, "--autograder", str(autograder)]) == 0
     del os.environ["REGAN_TEST_SECRET"]
     import time
 
