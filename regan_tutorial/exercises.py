@@ -431,7 +431,9 @@ def check_discriminator_loss(fn):
             problems.append(f"with {what} it gives {got.item():.4f}, but the loss is {expected:.4f}.")
         if problems:
             break
-    for got, reference, leaves, what in results if not problems else []:  # right values: do they train D?
+    # right values: do they train D? (not at logits exactly 0, where relu and abs, in a stable formula
+    # that is right everywhere else, have a kink whose subgradient autograd picks)
+    for got, reference, leaves, what in results[1:] if not problems else []:
         problem = _gradient_problem(got, reference, leaves, wrong=(
             f"with {what} its value is right but its gradient with respect to the logits is not, so D would "
             "learn something else: compute the loss from the logits themselves."))
@@ -550,7 +552,7 @@ def check_discriminator(net):
         with contextlib.suppress(Exception):
             net = copy.deepcopy(net)  # the checks' batches must not change the student's batch-norm statistics
         device = next((p.device for p in net.parameters()), torch.device("cpu"))
-    for n in (1, 7, 64):
+    for n in (2, 7, 64):  # batches as training uses them (batch norm after a linear layer needs two)
         if problems:
             break
         x = (2 * torch.rand(n, 1, 28, 28, generator=rng) - 1).to(device)
@@ -1031,7 +1033,7 @@ def check_frechet_distance(fn):
         except (TypeError, ValueError, RuntimeError):
             problems.append(f"it should return a number (a float or a 0-d tensor), got {type(got).__name__}.")
             break
-        if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
+        if math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-6):  # float32 is right too
             continue
         means = (mu1 - mu2).pow(2).sum().item()
         root = expected - means - s1.trace().item() - s2.trace().item()  # = -2 Tr((S1 S2)^1/2)

@@ -201,8 +201,9 @@ def _regan_save(names, folder):
         if name in globals():
             try:
                 answer = globals()[name]
-                if isinstance(answer, torch.nn.Module):  # torch's parametrizations (spectral_norm) do not
-                    answer = copy.deepcopy(answer)  # pickle: a copy with their weights as they are now does
+                if isinstance(answer, torch.nn.Module) and any(parametrize.is_parametrized(m) for m in
+                                                                answer.modules()):  # torch's parametrizations
+                    answer = copy.deepcopy(answer)  # (spectral_norm) do not pickle: their weights as they are do
                     for m in answer.modules():
                         for p in list(getattr(m, "parametrizations", None) or ()):
                             parametrize.remove_parametrizations(m, p, leave_parametrized=True)
@@ -654,8 +655,12 @@ def _folder():
     try:
         yield root
     finally:
-        subprocess.run(["chmod", "-R", "u+rwx", root], capture_output=True)
-        subprocess.run(["rm", "-rf", "--one-file-system", root], capture_output=True)
+        for _ in range(5):  # again while a process that is being killed still writes there
+            subprocess.run(["chmod", "-R", "u+rwx", root], capture_output=True)
+            subprocess.run(["rm", "-rf", "--one-file-system", root], capture_output=True)
+            if not os.path.exists(root):
+                break
+            time.sleep(1)
 
 
 @functools.lru_cache(maxsize=4)

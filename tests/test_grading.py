@@ -420,6 +420,40 @@ def my_d_loss(d_real, d_fake):
     # the mean over each batch, kept as a (1,)-shaped tensor: .backward() and the loop take it
     return F.softplus(-d_real).mean(0, keepdim=True) + F.softplus(d_fake).mean(0, keepdim=True)
 '''),
+    # a fifth outside review (helper-37): right answers the grader or the checkers failed
+    "weight-norm-the-old-way": ("ex-dcgan-code", '''
+wn = torch.nn.utils.weight_norm
+my_net = torch.nn.Sequential(
+    wn(torch.nn.Conv2d(1, 32, 4, 2, 1)),
+    torch.nn.LeakyReLU(0.2),
+    wn(torch.nn.Conv2d(32, 64, 4, 2, 1)),
+    torch.nn.LeakyReLU(0.2),
+    torch.nn.Flatten(),
+    wn(torch.nn.Linear(64 * 7 * 7, 1)),
+    torch.nn.Flatten(0),
+)
+''', ["print(my_net(torch.randn(2, 1, 28, 28)).shape)"]),
+    "frechet-in-float32": ("ex-measure-code", '''
+def my_frechet_distance(mu1, sigma1, mu2, sigma2):
+    mu1, sigma1, mu2, sigma2 = (t.float() for t in (mu1, sigma1, mu2, sigma2))
+    root = torch.linalg.eigvals(sigma1 @ sigma2).sqrt().real.sum()
+    return ((mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace() - 2 * root).item()
+'''),
+    "tensorflow-s-stable-formula": ("ex-mnist-code", '''
+def my_d_loss(d_real, d_fake):
+    # TensorFlow's sigmoid_cross_entropy_with_logits: max(x, 0) - x * z + log(1 + exp(-|x|))
+    def bce(x, z):
+        return (torch.relu(x) - x * z + torch.log1p(torch.exp(-x.abs()))).mean()
+    return bce(d_real, 1.0) + bce(d_fake, 0.0)
+'''),
+    "discriminator-with-batchnorm1d": ("ex-dcgan-code", '''
+my_net = torch.nn.Sequential(
+    torch.nn.Conv2d(1, 32, 4, 2, 1), torch.nn.LeakyReLU(0.2),
+    torch.nn.Conv2d(32, 64, 4, 2, 1), torch.nn.BatchNorm2d(64), torch.nn.LeakyReLU(0.2),
+    torch.nn.Flatten(), torch.nn.Linear(64 * 7 * 7, 256), torch.nn.BatchNorm1d(256), torch.nn.LeakyReLU(0.2),
+    torch.nn.Linear(256, 1), torch.nn.Flatten(0),
+)
+'''),
     "penalty-in-place-and-backward": ("ex-wgan-code", '''
 def my_penalty(critic, x_real, x_fake):
     alpha = torch.rand(x_real.shape[0], *[1] * (x_real.dim() - 1))
@@ -897,8 +931,8 @@ def graded(tmp_path_factory):
     hand.mkdir()
     for name, (label, answer, _) in WRONG.items():
         handin(edition[label], answer, hand / f"{name}__mini-{label}.ipynb")
-    for name, (label, answer) in RIGHT.items():
-        handin(edition[label], answer, hand / f"{name}__mini-{label}.ipynb")
+    for name, (label, answer, *extra) in RIGHT.items():  # extra: cells after the check cell
+        handin(edition[label], answer, hand / f"{name}__mini-{label}.ipynb", *extra)
     # every exercise's untouched handout and the book's own solution: tests/test_classroom.py grades
     # them in their whole chapters (graded here too, they cost a minute of every test run)
     jsd = edition["ex-theory-code-jsd"]
