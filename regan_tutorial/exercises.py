@@ -1089,8 +1089,8 @@ def _dirac_slips(theta, psi, gamma):
 
 
 def _field_jacobian(fn, point, gamma):
-    """The Jacobian of ``fn(theta, psi, gamma)`` at ``point``: autograd's in the student's notebook; for
-    an answer the grader runs in a child that returns values, not graphs, central differences."""
+    """The Jacobian of ``fn(theta, psi, gamma)`` at ``point``, autograd's, where the answer runs (the
+    student's notebook, or the grader's process for answers, which sends back the matrix)."""
     if getattr(fn, "remote", False):  # computed where the answer runs, by autograd as in the notebook
         return fn.call((), probe=lambda f: _field_jacobian(f, point, gamma))
     with _seeded():

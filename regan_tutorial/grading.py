@@ -17,9 +17,9 @@ and, where the system allows, in Linux namespaces of its own (:func:`_sandbox`, 
 2. the kernel and every process it left behind are killed (the worker is their subreaper);
 3. otter-grader runs each OK test in the worker, on the worker's copy of the checkers, imported
    before step 1; each answer is an :class:`regan_tutorial.remote.Answer`, called in a child of
-   a server that the worker started afresh before step 1 (:mod:`regan_tutorial.remote`), so the
-   worker never runs the student's code, and the answer's process holds nothing of the worker's
-   (no hidden case, reference value or key);
+   a server that the grader forked from itself before it read its job (:mod:`regan_tutorial.remote`),
+   so the worker never runs the student's code, and the answer's process holds nothing of the
+   worker's (no hidden case, reference value or key);
 4. the worker prints its report, signed with a key only it and the parent know, as its last line.
 
 The checks come from the autograder, never from the submission; a verdict is computed where no
@@ -358,6 +358,7 @@ def _outermost(folders):
 BOOT = """\
 import base64, io, json, os, sys, zipfile
 def read(n):  # exactly n bytes of stdin, unbuffered: nothing of the job is read ahead before the fork
+    # (remote._read_exactly, before the package that holds it is unpacked)
     chunks = []
     while n:
         chunks.append(os.read(0, n))

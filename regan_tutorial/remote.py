@@ -33,7 +33,8 @@ import torch
 
 TAMPERED = "sys.setprofile"  # noted where the answer turned off or replaced the grader's profile hook
 PATCHED = "the checker"  # noted where the answer replaced a helper of the checker while it ran
-CHECKER_HELPERS = ("_graph_last_operation", "_graph_operations", "_last_operation", "_operations")  # what the checker reads in the answer's process
+# what the checker reads in the answer's process (put back if the answer replaces one)
+CHECKER_HELPERS = ("_graph_last_operation", "_graph_operations", "_last_operation", "_operations")
 
 
 class UsesPackage(BaseException):
@@ -282,23 +283,34 @@ def _read_frame(fd, parts):
     return [_read_exactly(fd, struct.unpack(">Q", _read_exactly(fd, 8))[0]) for _ in range(parts)]
 
 
-def _one_call(request, limit, server_fds):
-    """Fork a child for one call and read what it sends, within ``limit`` seconds: (message, notes, timed out)."""
-    read, write = os.pipe()
-    notes_read, notes = os.pipe()
+def _fork(close, run):
+    """A child that closes the descriptors ``close``, has /dev/null for stdin, stdout and stderr, runs
+    ``run()`` and exits (it never returns into its parent's code); its pid."""
     pid = os.fork()
-    if pid == 0:  # the child: never returns into the server's loop
+    if pid == 0:
         try:
-            for fd in (read, notes_read, *server_fds):
+            for fd in close:
                 os.close(fd)
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            buffer = io.BytesIO()
-            torch.save(_child(request, notes), buffer)
-            _write_all(write, buffer.getvalue())
+            run()
         finally:
             os._exit(0)
+    return pid
+
+
+def _one_call(request, limit, server_fds):
+    """Fork a child for one call and read what it sends, within ``limit`` seconds: (message, notes, timed out)."""
+    read, write = os.pipe()
+    notes_read, notes = os.pipe()
+
+    def call():
+        buffer = io.BytesIO()
+        torch.save(_child(request, notes), buffer)
+        _write_all(write, buffer.getvalue())
+
+    pid = _fork((read, notes_read, *server_fds), call)
     os.close(write)
     os.close(notes)
     chunks, deadline, timed_out = [], time.monotonic() + limit, False
@@ -383,43 +395,34 @@ class _Server:
         return message, noted, bool(timed_out)
 
 
-_SERVER = {"server": None, "restart": True}
+_SERVER = {"server": None, "restart": False}
 ANSWER_MARGIN = 10  # seconds a reply may take beyond the call's own limit before the server is given up
 
 
-def start():
+def start(restart=False):
     """Fork the answers' server from this process, now: the grader calls this before it reads its job
     (the hidden cases, the key), so that nothing an answer must not see is in the server's memory,
     and before any student code runs, so that the modules it has imported are the autograder's.
-    Later calls use it and, if it ends, fail rather than start another."""
+    Later calls use it and, if it ends, fail rather than start another (unless ``restart``: in a
+    notebook or a test, where no answer has run yet)."""
     import dill  # noqa: F401
 
     from . import data, dynamics, exercises, losses, metrics, nets, profiles, studies, theory, train  # noqa: F401
 
     requests_read, requests = os.pipe()
     replies, replies_write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(requests)
-            os.close(replies)
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):  # the grader's job arrives on its stdin, its report leaves on its stdout
-                os.dup2(null, fd)
-            _serve(requests_read, replies_write)
-        finally:
-            os._exit(0)
+    # not the grader's stdin (its job) nor its stdout (its report)
+    pid = _fork((requests, replies), lambda: _serve(requests_read, replies_write))
     os.close(requests_read)
     os.close(replies_write)
-    _SERVER.update(server=_Server(pid, requests, replies), restart=False)
+    _SERVER.update(server=_Server(pid, requests, replies), restart=restart)
     return _SERVER["server"]
 
 
 def _server():
     server = _SERVER["server"]
     if server is None or (_SERVER["restart"] and not server.alive()):  # in a notebook or a test
-        server = start()
-        _SERVER["restart"] = True
+        server = start(restart=True)
     return server
 
 
