@@ -123,10 +123,10 @@ def build_autograder(root="."):
     package = Path(__file__).resolve().parent
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        for chapter in exercises.values():
-            for exercise in chapter:
-                hidden = [1 + secrets.randbelow(10 ** 9) for _ in range(HIDDEN_SEEDS)]
-                z.writestr(f"tests/{exercise['label']}.py", "test = " + pprint.pformat(ok_test(exercise, hidden)) + "\n")
+        tests = {e["label"]: e for chapter in exercises.values() for e in chapter}  # a label in two chapters: one
+        for label, exercise in tests.items():
+            hidden = [1 + secrets.randbelow(10 ** 9) for _ in range(HIDDEN_SEEDS)]
+            z.writestr(f"tests/{label}.py", "test = " + pprint.pformat(ok_test(exercise, hidden)) + "\n")
         z.writestr("exercises.json", json.dumps(exercises, indent=1))
         z.writestr("otter_config.json", json.dumps({"name": "regan-tutorial", "pdf": False,
                                                     "note": "graded by regan_tutorial.grading, not otter grade"}))
