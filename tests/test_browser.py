@@ -235,6 +235,20 @@ def test_a_tap_on_a_solution_bar_at_phone_width_opens_it(browser, site, path):
     page.close()
 
 
+def test_the_keyboard_opens_a_solution_bar_and_never_follows_its_link(browser, site):
+    """From the keyboard the bar is one stop, its toggle: the link in its words is out of the tab
+    order, and Enter on it (focused by a script or a screen reader) does not jump to the exercise."""
+    page, _ = open_page(browser, site, CHAPTER_PAGES[0], 390)
+    link = page.locator("div.solution.dropdown > .admonition-title a.reference").first
+    assert link.get_attribute("tabindex") == "-1"
+    before = page.evaluate("() => location.href")
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => location.href") == before, "Enter on the bar's words followed its link"
+    page.close()
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_every_figure_has_a_caption_and_alt_text(browser, site, path):
     page, _ = open_page(browser, site, path, 1280)
