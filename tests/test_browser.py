@@ -235,9 +235,9 @@ def test_a_tap_on_a_solution_bar_at_phone_width_opens_it(browser, site, path):
     page.close()
 
 
-def test_the_keyboard_opens_a_solution_bar_and_never_follows_its_link(browser, site):
-    """From the keyboard the bar is one stop, its toggle: the link in its words is out of the tab
-    order, and Enter on it (focused by a script or a screen reader) does not jump to the exercise."""
+def test_the_keyboard_never_follows_a_solution_bars_link(browser, site):
+    """The link in a solution bar's words is out of the tab order, and Enter on it (focused by a
+    script or a screen reader) does not jump to the exercise."""
     page, _ = open_page(browser, site, CHAPTER_PAGES[0], 390)
     link = page.locator("div.solution.dropdown > .admonition-title a.reference").first
     assert link.get_attribute("tabindex") == "-1"
